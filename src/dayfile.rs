@@ -1,0 +1,225 @@
+//! One day file opened for appending, and the locked append protocol of CONTRACT
+//! section 3: open without following links, lock, check the locked file is still the
+//! one at the path, repair a torn tail, write whole lines, sync if asked, unlock.
+
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Mode of every file actlog creates (CONTRACT section 1).
+pub const FILE_MODE: u32 = 0o640;
+
+/// How often a day file may be found replaced under us before we give up. Maintenance
+/// replaces a day at most once per run, so more than this means something is wrong.
+const MAX_REOPENS: u32 = 64;
+
+/// A day file held open between appends, so a per-record append costs one lock, two
+/// stats and one write instead of an open and a close as well.
+#[derive(Debug)]
+pub(crate) struct DayFile {
+    file: File,
+    dev: u64,
+    ino: u64,
+    /// The file's length right after our last append. If it is still that long when we
+    /// next hold the lock, it ends in our own `\n` and the tail need not be read.
+    known_end: Option<u64>,
+}
+
+/// A day's path and, once opened, its file.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) path: PathBuf,
+    pub(crate) file: Option<DayFile>,
+}
+
+impl Slot {
+    /// A slot for `path`, opened on first use.
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Slot { path, file: None }
+    }
+
+    /// Appends `lines` (whole lines, each ending in `\n`) under the day file's exclusive
+    /// lock. On error nothing of `lines` is left in the file, as far as the file system
+    /// lets us take it back (see [`DayFile::write_locked`]).
+    pub(crate) fn append(&mut self, lines: &[u8], sync: bool) -> Result<()> {
+        for _ in 0..MAX_REOPENS {
+            let day = match &mut self.file {
+                Some(day) => day,
+                None => self.file.insert(DayFile::open(&self.path)?),
+            };
+            if let Err(source) = day.file.lock() {
+                self.file = None;
+                return Err(Error::Lock {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+            let outcome = match day.current_len(&self.path) {
+                Ok(Some(len)) => Some(day.write_locked(&self.path, len, lines, sync)),
+                // Replaced under us (maintenance compressed it, or it was deleted): reopen.
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            };
+            // Closing the descriptor releases the lock too, so an unlock error only means
+            // this descriptor must not be reused.
+            let unlocked = day.file.unlock().is_ok();
+            match outcome {
+                None => self.file = None,
+                Some(result) => {
+                    // A fresh descriptor after any failure: after a failed fsync the kernel
+                    // may have dropped the dirty pages and would not report it again.
+                    if result.is_err() || !unlocked {
+                        self.file = None;
+                    }
+                    return result;
+                }
+            }
+        }
+        Err(Error::Unstable {
+            path: self.path.clone(),
+            attempts: MAX_REOPENS,
+        })
+    }
+}
+
+impl DayFile {
+    /// Opens (creating with mode 0640 if needed) the day file at `path` for appending,
+    /// refusing symlinks, non-regular files and files with other hard links.
+    pub(crate) fn open(path: &Path) -> Result<DayFile> {
+        // O_NONBLOCK: opening a planted FIFO must fail, not hang; it is a no-op on files.
+        let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        let created = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .custom_flags(flags)
+            .open(path);
+        let (file, created) = match created {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .append(true)
+                    .custom_flags(flags)
+                    .open(path)
+                    .map_err(|e| open_error(path, e))?;
+                (f, false)
+            }
+            Err(e) => return Err(open_error(path, e)),
+        };
+        let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+        if !meta.file_type().is_file() {
+            return Err(Error::NotRegular { path: path.into() });
+        }
+        if meta.nlink() > 1 {
+            return Err(Error::HardLinked {
+                path: path.into(),
+                links: meta.nlink(),
+            });
+        }
+        if created {
+            // The umask may have taken bits away; the contract says 0640 whatever it is.
+            file.set_permissions(Permissions::from_mode(FILE_MODE))
+                .map_err(|e| Error::io(path, "chmod", e))?;
+            // Make the new name durable, so an fsynced record is never in a file that
+            // vanishes with the directory entry after a power cut.
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+        }
+        Ok(DayFile {
+            file,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            known_end: None,
+        })
+    }
+
+    /// With the lock held: the file's length if it is still the one at `path`, `None`
+    /// if it was unlinked or replaced (the caller reopens).
+    fn current_len(&self, path: &Path) -> Result<Option<u64>> {
+        let meta = self.file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+        if meta.nlink() == 0 {
+            return Ok(None);
+        }
+        if meta.nlink() > 1 {
+            return Err(Error::HardLinked {
+                path: path.into(),
+                links: meta.nlink(),
+            });
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(at_path) if at_path.dev() == self.dev && at_path.ino() == self.ino => {
+                Ok(Some(meta.len()))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, "stat", e)),
+        }
+    }
+
+    /// With the lock held and the file `len` bytes long: writes `lines` on a fresh line,
+    /// syncs if asked, and on any failure cuts the file back to `len` so that no fragment
+    /// is left for a later record to be glued to.
+    fn write_locked(&mut self, path: &Path, len: u64, lines: &[u8], sync: bool) -> Result<()> {
+        let torn = len > 0 && self.known_end != Some(len) && !self.ends_in_newline(path, len)?;
+        self.known_end = None;
+        let mut result = Ok(());
+        if torn {
+            // A crashed writer left a partial line: end it, so it stays one bad line that
+            // readers skip and our first record starts clean.
+            result = (&self.file)
+                .write_all(b"\n")
+                .map_err(|e| Error::io(path, "write", e));
+        }
+        if result.is_ok() {
+            result = (&self.file)
+                .write_all(lines)
+                .map_err(|e| Error::io(path, "write", e));
+        }
+        if result.is_ok() && sync {
+            // Never retried: a second fsync can succeed although the data is lost.
+            result = self
+                .file
+                .sync_data()
+                .map_err(|e| Error::io(path, "fsync", e));
+        }
+        match result {
+            Ok(()) => {
+                self.known_end = Some(len + u64::from(torn) + lines.len() as u64);
+                Ok(())
+            }
+            Err(e) => {
+                // Take back what we wrote. If even that fails, the next writer's torn-tail
+                // check still keeps its record off our fragment.
+                let _ = self.file.set_len(len);
+                Err(e)
+            }
+        }
+    }
+
+    fn ends_in_newline(&self, path: &Path, len: u64) -> Result<bool> {
+        let mut last = [0u8; 1];
+        self.file
+            .read_exact_at(&mut last, len - 1)
+            .map_err(|e| Error::io(path, "read last byte", e))?;
+        Ok(last[0] == b'\n')
+    }
+}
+
+/// fsyncs a directory so that names created or removed in it survive a power cut.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| Error::io(dir, "open directory", e))?;
+    d.sync_all().map_err(|e| Error::io(dir, "fsync directory", e))
+}
+
+fn open_error(path: &Path, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => Error::Symlink { path: path.into() },
+        Some(libc::EISDIR) | Some(libc::ENXIO) => Error::NotRegular { path: path.into() },
+        _ => Error::io(path, "open", e),
+    }
+}

@@ -1,0 +1,94 @@
+//! The log directory's layout (CONTRACT section 1): which file holds which UTC day, and
+//! which files are ours at all.
+
+use crate::error::{Error, Result};
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+const PREFIX: &str = "activity-";
+const PLAIN_SUFFIX: &str = ".json";
+const GZ_SUFFIX: &str = ".json.gz";
+
+/// The two forms a day can be stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// `activity-YYYY-MM-DD.json`, JSON Lines being appended to.
+    Plain,
+    /// `activity-YYYY-MM-DD.json.gz`, the day compressed.
+    Gzip,
+}
+
+/// Which files of one day are present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayFiles {
+    /// `activity-D.json` exists.
+    pub plain: bool,
+    /// `activity-D.json.gz` exists.
+    pub gzip: bool,
+}
+
+/// The file name holding `day` in the given form.
+pub fn file_name(day: NaiveDate, kind: FileKind) -> String {
+    let suffix = match kind {
+        FileKind::Plain => PLAIN_SUFFIX,
+        FileKind::Gzip => GZ_SUFFIX,
+    };
+    format!("{PREFIX}{}{suffix}", day.format("%Y-%m-%d"))
+}
+
+/// The day and form a file name stands for, or `None` if the file is not ours.
+///
+/// Only the exact pattern counts: `activity-2026-1-5.json`, `activity-2026-02-30.json`
+/// or `activity-2026-11-24.json.bak` are someone else's files.
+pub fn parse_file_name(name: &str) -> Option<(NaiveDate, FileKind)> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let (date, kind) = if let Some(d) = rest.strip_suffix(GZ_SUFFIX) {
+        (d, FileKind::Gzip)
+    } else {
+        (rest.strip_suffix(PLAIN_SUFFIX)?, FileKind::Plain)
+    };
+    let b = date.as_bytes();
+    let shape_ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape_ok {
+        return None;
+    }
+    let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    Some((day, kind))
+}
+
+/// Every day with at least one file in `dir`, oldest first.
+///
+/// Names not matching the day pattern, names starting with `.`, and entries that are not
+/// regular files (directories, symlinks, FIFOs) are ignored: they are not ours.
+pub fn list_days(dir: &Path) -> Result<BTreeMap<NaiveDate, DayFiles>> {
+    let mut days = BTreeMap::<NaiveDate, DayFiles>::new();
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
+        let name = entry.file_name();
+        let Some((day, kind)) = name.to_str().and_then(parse_file_name) else {
+            continue;
+        };
+        // `file_type` does not follow symlinks.
+        let is_file = entry
+            .file_type()
+            .map_err(|e| Error::io(entry.path(), "stat", e))?
+            .is_file();
+        if !is_file {
+            continue;
+        }
+        let files = days.entry(day).or_default();
+        match kind {
+            FileKind::Plain => files.plain = true,
+            FileKind::Gzip => files.gzip = true,
+        }
+    }
+    Ok(days)
+}

@@ -1,0 +1,433 @@
+//! The activity record of CONTRACT section 2: what callers give ([`Activity`]), what is
+//! stored ([`Record`]), validation of every field, and the one-line JSON encoding.
+
+use crate::error::ValidationError;
+use chrono::{DateTime, NaiveDate, SecondsFormat, SubsecRound, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::io;
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// Longest `username` and `action`, in characters (the seed's `VARCHAR(255)`).
+pub const MAX_NAME_CHARS: usize = 255;
+/// Longest textual `ip_address` accepted (the seed's `VARCHAR(45)`).
+pub const MAX_IP_CHARS: usize = 45;
+/// The fields of a record, in stored order.
+pub const FIELDS: [&str; 7] = [
+    "id",
+    "timestamp",
+    "username",
+    "action",
+    "details",
+    "ip_address",
+    "user_agent",
+];
+
+/// One activity as a caller gives it: `id` and `timestamp` are filled in by the writer
+/// when absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// Caller-chosen id; the writer makes a UUIDv7 when `None`.
+    pub id: Option<Uuid>,
+    /// When it happened; the writer stamps the current time when `None`.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Who did it (1–255 characters).
+    pub username: String,
+    /// What was done (1–255 characters), by convention dotted: `report.view`.
+    pub action: String,
+    /// Free-form details; always a JSON object.
+    pub details: Option<Map<String, Value>>,
+    /// The client's address.
+    pub ip_address: Option<IpAddr>,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+}
+
+impl Activity {
+    /// An activity with only the required fields.
+    pub fn new(username: impl Into<String>, action: impl Into<String>) -> Self {
+        Activity {
+            id: None,
+            timestamp: None,
+            username: username.into(),
+            action: action.into(),
+            details: None,
+            ip_address: None,
+            user_agent: None,
+        }
+    }
+
+    /// Sets `details`; fails unless `details` is a JSON object.
+    pub fn with_details(mut self, details: Value) -> Result<Self, ValidationError> {
+        self.details = details_from(details)?;
+        Ok(self)
+    }
+
+    /// Sets `ip_address`.
+    pub fn with_ip(mut self, ip: IpAddr) -> Self {
+        self.ip_address = Some(ip);
+        self
+    }
+
+    /// Sets `user_agent`.
+    pub fn with_user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = Some(ua.into());
+        self
+    }
+
+    /// Sets `timestamp`.
+    pub fn at(mut self, timestamp: DateTime<Utc>) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Parses one JSON object as given to `actlog append -` or the HTTP API.
+    ///
+    /// Unknown fields are refused (a typo such as `user` for `username` must not
+    /// silently drop data); `null` counts as absent for the optional fields.
+    pub fn from_json(line: &[u8]) -> Result<Self, ValidationError> {
+        let mut map = parse_object(line)?;
+        if let Some(field) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(ValidationError::new(
+                field.clone(),
+                format!("unknown field; a record has only {}", FIELDS.join(", ")),
+            ));
+        }
+        let activity = take_fields(&mut map)?;
+        activity.validate()?;
+        Ok(activity)
+    }
+
+    /// Checks every rule of CONTRACT section 2 that the types do not already enforce.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        check_name("username", &self.username)?;
+        check_name("action", &self.action)?;
+        if let Some(ts) = self.timestamp {
+            check_timestamp(ts)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the JSON line (without newline) this activity is stored as, given the id
+    /// and timestamp the writer assigned.
+    pub fn write_json(&self, id: Uuid, timestamp: DateTime<Utc>, out: &mut Vec<u8>) {
+        let empty = Map::new();
+        encode(
+            Line {
+                id: &id,
+                timestamp: format_timestamp(timestamp),
+                username: &self.username,
+                action: &self.action,
+                details: self.details.as_ref(),
+                ip_address: self.ip_address.as_ref(),
+                user_agent: self.user_agent.as_deref(),
+                extra: &empty,
+            },
+            out,
+        );
+    }
+
+    /// Completes the activity into a record, filling `id` and `timestamp` where absent and
+    /// cutting the timestamp to milliseconds, the stored precision.
+    pub fn into_record(self, now: DateTime<Utc>, new_id: impl FnOnce() -> Uuid) -> Record {
+        Record {
+            id: self.id.unwrap_or_else(new_id),
+            timestamp: self.timestamp.unwrap_or(now).trunc_subsecs(3),
+            username: self.username,
+            action: self.action,
+            details: self.details,
+            ip_address: self.ip_address,
+            user_agent: self.user_agent,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// One stored record: every field known, plus any fields a newer writer added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Unique, time-ordered id (UUIDv7 when the writer made it).
+    pub id: Uuid,
+    /// When it happened, UTC, millisecond precision.
+    pub timestamp: DateTime<Utc>,
+    /// Who did it.
+    pub username: String,
+    /// What was done.
+    pub action: String,
+    /// Free-form details.
+    pub details: Option<Map<String, Value>>,
+    /// The client's address.
+    pub ip_address: Option<IpAddr>,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+    /// Fields this version does not know, kept in order so they are printed back unchanged.
+    pub extra: Map<String, Value>,
+}
+
+/// The wire shape of a line: field order is the struct order.
+#[derive(Serialize)]
+struct Line<'a> {
+    id: &'a Uuid,
+    timestamp: String,
+    username: &'a str,
+    action: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_address: Option<&'a IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+impl Record {
+    /// The UTC day this record belongs to, which names its file.
+    pub fn day(&self) -> NaiveDate {
+        self.timestamp.date_naive()
+    }
+
+    /// Appends the record's JSON line (without the newline) to `out`.
+    ///
+    /// U+2028, U+2029 and U+0085 are written as `\u` escapes: JavaScript and Python's
+    /// `splitlines` treat them as line breaks, and a record must never split.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        encode(
+            Line {
+                id: &self.id,
+                timestamp: format_timestamp(self.timestamp),
+                username: &self.username,
+                action: &self.action,
+                details: self.details.as_ref(),
+                ip_address: self.ip_address.as_ref(),
+                user_agent: self.user_agent.as_deref(),
+                extra: &self.extra,
+            },
+            out,
+        );
+    }
+
+    /// The record's JSON line, without the newline.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(256);
+        self.write_json(&mut out);
+        // serde_json only emits UTF-8.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Parses one stored line (without its newline). Fields this version does not know
+    /// are kept in [`Record::extra`].
+    pub fn parse_line(line: &[u8]) -> Result<Self, ValidationError> {
+        let mut map = parse_object(line)?;
+        let activity = take_fields(&mut map)?;
+        activity.validate()?;
+        let id = activity
+            .id
+            .ok_or_else(|| ValidationError::new("id", "missing"))?;
+        let timestamp = activity
+            .timestamp
+            .ok_or_else(|| ValidationError::new("timestamp", "missing"))?;
+        Ok(Record {
+            id,
+            timestamp,
+            username: activity.username,
+            action: activity.action,
+            details: activity.details,
+            ip_address: activity.ip_address,
+            user_agent: activity.user_agent,
+            extra: map,
+        })
+    }
+}
+
+fn encode(line: Line<'_>, out: &mut Vec<u8>) {
+    let mut ser = serde_json::Serializer::with_formatter(out, LineSafeFormatter);
+    // Writing into a Vec cannot fail and every key is a string: an error here would be a
+    // bug in serde_json, not something input can cause.
+    if let Err(e) = line.serialize(&mut ser) {
+        unreachable!("serializing a record into memory failed: {e}");
+    }
+}
+
+/// RFC 3339, UTC, milliseconds, `Z`: the only timestamp form actlog writes.
+pub fn format_timestamp(ts: DateTime<Utc>) -> String {
+    ts.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_object(line: &[u8]) -> Result<Map<String, Value>, ValidationError> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        ValidationError::new(
+            "line",
+            format!("not valid UTF-8 (bad byte at offset {})", e.valid_up_to()),
+        )
+    })?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ValidationError::new(
+            "line",
+            format!("expected a JSON object, got {}", kind(&other)),
+        )),
+        Err(e) => Err(ValidationError::new(
+            "line",
+            format!("not valid JSON: {e}"),
+        )),
+    }
+}
+
+/// Removes the known fields from `map`, checking each one's type.
+fn take_fields(map: &mut Map<String, Value>) -> Result<Activity, ValidationError> {
+    let id = match map.shift_remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(Uuid::parse_str(&s).map_err(|e| {
+            ValidationError::new("id", format!("{s:?} is not a UUID ({e})"))
+        })?),
+        Some(other) => return Err(wrong_type("id", "a UUID string", &other)),
+    };
+    let timestamp = match map.shift_remove("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(parse_timestamp(&s)?),
+        Some(other) => return Err(wrong_type("timestamp", "an RFC 3339 string", &other)),
+    };
+    let username = required_string(map, "username")?;
+    let action = required_string(map, "action")?;
+    let details = match map.shift_remove("details") {
+        None => None,
+        Some(v) => details_from(v)?,
+    };
+    let ip_address = match map.shift_remove("ip_address") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(parse_ip(&s)?),
+        Some(other) => return Err(wrong_type("ip_address", "a string", &other)),
+    };
+    let user_agent = match map.shift_remove("user_agent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => return Err(wrong_type("user_agent", "a string", &other)),
+    };
+    Ok(Activity {
+        id,
+        timestamp,
+        username,
+        action,
+        details,
+        ip_address,
+        user_agent,
+    })
+}
+
+fn required_string(map: &mut Map<String, Value>, field: &str) -> Result<String, ValidationError> {
+    match map.shift_remove(field) {
+        Some(Value::String(s)) => Ok(s),
+        None | Some(Value::Null) => Err(ValidationError::new(field, "missing (it is required)")),
+        Some(other) => Err(wrong_type(field, "a string", &other)),
+    }
+}
+
+fn details_from(v: Value) -> Result<Option<Map<String, Value>>, ValidationError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Object(m) => Ok(Some(m)),
+        other => Err(wrong_type("details", "a JSON object", &other)),
+    }
+}
+
+/// Parses an RFC 3339 timestamp with `Z` or an offset into UTC.
+pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, ValidationError> {
+    let ts = DateTime::parse_from_rfc3339(s)
+        .map_err(|e| {
+            ValidationError::new(
+                "timestamp",
+                format!("{s:?} is not RFC 3339 with Z or an offset ({e})"),
+            )
+        })?
+        .with_timezone(&Utc);
+    check_timestamp(ts)?;
+    Ok(ts)
+}
+
+/// Parses an IPv4 or IPv6 address in its usual text form.
+pub fn parse_ip(s: &str) -> Result<IpAddr, ValidationError> {
+    if s.chars().count() > MAX_IP_CHARS {
+        return Err(ValidationError::new(
+            "ip_address",
+            format!("longer than {MAX_IP_CHARS} characters"),
+        ));
+    }
+    s.parse::<IpAddr>().map_err(|_| {
+        ValidationError::new(
+            "ip_address",
+            format!("{s:?} is not a valid IPv4 or IPv6 address"),
+        )
+    })
+}
+
+fn check_name(field: &str, value: &str) -> Result<(), ValidationError> {
+    let n = value.chars().count();
+    if n == 0 {
+        return Err(ValidationError::new(field, "is empty (1 to 255 characters)"));
+    }
+    if n > MAX_NAME_CHARS {
+        return Err(ValidationError::new(
+            field,
+            format!("is {n} characters long (at most {MAX_NAME_CHARS})"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_timestamp(ts: DateTime<Utc>) -> Result<(), ValidationError> {
+    // File names carry a four-digit year.
+    let year = chrono::Datelike::year(&ts);
+    if !(0..=9999).contains(&year) {
+        return Err(ValidationError::new(
+            "timestamp",
+            format!("year {year} is outside 0000–9999"),
+        ));
+    }
+    Ok(())
+}
+
+fn wrong_type(field: &str, expected: &str, got: &Value) -> ValidationError {
+    ValidationError::new(field, format!("must be {expected}, got {}", kind(got)))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde_json's compact output, plus `\u` escapes for the characters that other
+/// languages' line splitters treat as line breaks.
+struct LineSafeFormatter;
+
+impl serde_json::ser::Formatter for LineSafeFormatter {
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()>
+    where
+        W: ?Sized + io::Write,
+    {
+        // U+0085 starts with 0xC2 and U+2028/U+2029 with 0xE2: skip the scan otherwise.
+        if !fragment.bytes().any(|b| b == 0xC2 || b == 0xE2) {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, ch) in fragment.char_indices() {
+            let escaped = match ch {
+                '\u{2028}' => "\\u2028",
+                '\u{2029}' => "\\u2029",
+                '\u{85}' => "\\u0085",
+                _ => continue,
+            };
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            writer.write_all(escaped.as_bytes())?;
+            start = i + ch.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}

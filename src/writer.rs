@@ -1,0 +1,363 @@
+//! The appender: [`Store`] opens a log directory, [`Writer`] appends records to its day
+//! files under the locking protocol of [`crate::dayfile`], with the durability the caller
+//! chose.
+
+use crate::buffered::Background;
+use crate::clock::{Clock, SystemClock};
+use crate::dayfile::{Slot, sync_dir};
+use crate::error::{Error, Result};
+use crate::group::GroupCommit;
+use crate::layout::{FileKind, file_name};
+use crate::record::Activity;
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use std::fs::{self, DirBuilder, Permissions};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use uuid::{ContextV7, Timestamp, Uuid};
+
+/// Mode of a log directory that actlog creates.
+pub const DIR_MODE: u32 = 0o750;
+/// Default longest line, in bytes without the newline (CONTRACT section 2).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// When `append` returns, relative to the records reaching storage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// Written to the operating system (survives the process, not a power cut).
+    #[default]
+    Flush,
+    /// On disk (fdatasync); concurrent appends share one sync (group commit).
+    Fsync,
+    /// Queued in memory; a background thread writes at least every second and on close.
+    Buffered,
+}
+
+/// How a [`Store`] writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// When `append` returns.
+    pub durability: Durability,
+    /// Longest accepted line in bytes, without its newline; longer records are refused.
+    pub max_line_bytes: usize,
+    /// Buffered mode: appends queued before `append` blocks (back-pressure).
+    pub queue_capacity: usize,
+    /// Buffered mode: the longest a record waits in memory.
+    pub flush_interval: Duration,
+    /// Where "now" comes from, for records without a timestamp.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Flush,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            queue_capacity: 1024,
+            flush_interval: Duration::from_secs(1),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A log directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    options: Options,
+}
+
+impl Store {
+    /// Opens the log directory `dir`, creating it (mode 0750) if it does not exist.
+    ///
+    /// `dir` itself may be a symbolic link to a directory; the files inside never are.
+    pub fn open(dir: impl Into<PathBuf>, options: Options) -> Result<Store> {
+        let dir = dir.into();
+        match fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                let not_dir = std::io::Error::from_raw_os_error(libc::ENOTDIR);
+                return Err(Error::io(&dir, "open log directory", not_dir));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(&dir)
+                    .map_err(|e| Error::io(&dir, "create directory", e))?;
+                // The umask may have taken bits away.
+                fs::set_permissions(&dir, Permissions::from_mode(DIR_MODE))
+                    .map_err(|e| Error::io(&dir, "chmod", e))?;
+                if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    sync_dir(parent)?;
+                }
+            }
+            Err(e) => return Err(Error::io(&dir, "stat", e)),
+        }
+        Ok(Store { dir, options })
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// A writer appending to this store. Share one per process: it is `Send + Sync`, keeps
+    /// day files open between appends, and in `fsync` mode groups concurrent syncs.
+    pub fn writer(&self) -> Writer {
+        let shared = Arc::new(Shared {
+            dir: self.dir.clone(),
+            max_line_bytes: self.options.max_line_bytes,
+            clock: Arc::clone(&self.options.clock),
+            ids: Mutex::new(ContextV7::new()),
+            files: Mutex::new(Vec::new()),
+            fsyncs: AtomicU64::new(0),
+        });
+        let mode = match self.options.durability {
+            Durability::Flush => Mode::Flush,
+            Durability::Fsync => Mode::Fsync(GroupCommit::default()),
+            Durability::Buffered => Mode::Buffered(Background::start(
+                Arc::clone(&shared),
+                self.options.queue_capacity,
+                self.options.flush_interval,
+            )),
+        };
+        Writer { shared, mode }
+    }
+}
+
+/// What the writer assigned to an appended record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// The record's id.
+    pub id: Uuid,
+    /// The record's timestamp, as stored (UTC, milliseconds).
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Appends records to a [`Store`]. `Send + Sync`: share it between threads.
+#[derive(Debug)]
+pub struct Writer {
+    shared: Arc<Shared>,
+    mode: Mode,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Flush,
+    Fsync(GroupCommit),
+    Buffered(Background),
+}
+
+impl Writer {
+    /// Appends one record; see [`Writer::append_batch`].
+    pub fn append(&self, activity: &Activity) -> Result<Stamp> {
+        let stamps = self
+            .append_batch(std::slice::from_ref(activity))
+            .map_err(|e| match e {
+                Error::InvalidAt { source, .. } => *source,
+                other => other,
+            })?;
+        stamps.into_iter().next().ok_or(Error::Closed)
+    }
+
+    /// Appends records in order, each to the file of its own UTC day, and returns what was
+    /// assigned to each.
+    ///
+    /// Every record is validated before anything is written: one bad record refuses the
+    /// whole batch ([`Error::InvalidAt`]). Each day's records go in one locked write. If a
+    /// write fails after an earlier day of the batch was written, the error is
+    /// [`Error::Partial`] and the records written are a prefix of the batch
+    /// ([`Error::written`]), so a retry from the first unwritten record neither loses
+    /// nor repeats any.
+    pub fn append_batch(&self, batch: &[Activity]) -> Result<Vec<Stamp>> {
+        let (stamps, runs) = self.shared.prepare(batch)?;
+        let total = stamps.len();
+        match &self.mode {
+            Mode::Flush => self
+                .shared
+                .write_runs(&runs, false)
+                .map_err(|(written, e)| partial(written, total, e))?,
+            Mode::Fsync(group) => group.commit(&self.shared, runs, total)?,
+            Mode::Buffered(bg) => bg.send(runs)?,
+        }
+        Ok(stamps)
+    }
+
+    /// Buffered mode: writes everything queued so far and reports any write error. In the
+    /// other modes records are already written and this does nothing.
+    pub fn flush(&self) -> Result<()> {
+        match &self.mode {
+            Mode::Buffered(bg) => bg.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes anything still buffered and closes the writer, reporting records that could
+    /// not be written ([`Error::Lost`]). Dropping a writer does the same but can only print
+    /// such a loss to standard error.
+    pub fn close(self) -> Result<()> {
+        match self.mode {
+            Mode::Buffered(bg) => bg.close(),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many fsyncs this writer has made (in `fsync` mode, fewer than records when
+    /// concurrent appends were grouped).
+    pub fn fsyncs(&self) -> u64 {
+        self.shared.fsyncs.load(Ordering::Relaxed)
+    }
+}
+
+/// Turns a failure after `written` records into the error the caller sees.
+pub(crate) fn partial(written: usize, total: usize, e: Error) -> Error {
+    if written == 0 {
+        e
+    } else {
+        Error::Partial {
+            written,
+            total,
+            source: Box::new(e),
+        }
+    }
+}
+
+/// Serialized records of one day, in batch order, each line ending in `\n`.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) day: NaiveDate,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) count: usize,
+}
+
+impl Run {
+    /// Adds `other` to this run if it is for the same day; otherwise hands it back.
+    pub(crate) fn absorb(&mut self, other: Run) -> Option<Run> {
+        if other.day == self.day {
+            self.bytes.extend_from_slice(&other.bytes);
+            self.count += other.count;
+            None
+        } else {
+            Some(other)
+        }
+    }
+}
+
+/// Day files kept open by one writer; a handful at most (today, perhaps yesterday).
+const OPEN_DAYS: usize = 3;
+
+/// State shared by a writer's modes and its background thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    dir: PathBuf,
+    max_line_bytes: usize,
+    clock: Arc<dyn Clock>,
+    ids: Mutex<ContextV7>,
+    /// Open day files. The mutex also keeps two threads off one descriptor: flock locks
+    /// belong to the open file, so threads sharing it would not exclude each other.
+    files: Mutex<Vec<(NaiveDate, Slot)>>,
+    pub(crate) fsyncs: AtomicU64,
+}
+
+impl Shared {
+    /// Validates, stamps and serializes a batch into per-day runs, in batch order.
+    fn prepare(&self, batch: &[Activity]) -> Result<(Vec<Stamp>, Vec<Run>)> {
+        let now = self.clock.now();
+        let mut stamps = Vec::with_capacity(batch.len());
+        let mut runs: Vec<Run> = Vec::new();
+        for (index, activity) in batch.iter().enumerate() {
+            let at = |e: Error| Error::InvalidAt {
+                index,
+                source: Box::new(e),
+            };
+            activity.validate().map_err(|e| at(e.into()))?;
+            let id = match activity.id {
+                Some(id) => id,
+                None => self.new_id(now),
+            };
+            let timestamp = activity.timestamp.unwrap_or(now).trunc_subsecs(3);
+            let day = timestamp.date_naive();
+            if runs.last().is_none_or(|run| run.day != day) {
+                runs.push(Run {
+                    day,
+                    bytes: Vec::with_capacity(512),
+                    count: 0,
+                });
+            }
+            let last = runs.len() - 1;
+            let run = &mut runs[last];
+            let start = run.bytes.len();
+            activity.write_json(id, timestamp, &mut run.bytes);
+            let len = run.bytes.len() - start;
+            if len > self.max_line_bytes {
+                return Err(at(Error::LineTooLong {
+                    len,
+                    max: self.max_line_bytes,
+                }));
+            }
+            run.bytes.push(b'\n');
+            run.count += 1;
+            stamps.push(Stamp { id, timestamp });
+        }
+        Ok((stamps, runs))
+    }
+
+    /// A UUIDv7 from the injected clock; the shared context keeps ids from one writer
+    /// strictly increasing even within a millisecond.
+    fn new_id(&self, now: DateTime<Utc>) -> Uuid {
+        let ctx = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+        Uuid::new_v7(Timestamp::from_unix(&*ctx, secs, now.timestamp_subsec_nanos()))
+    }
+
+    /// Writes runs in order, each under its day file's lock. On failure returns how many
+    /// records (a prefix) were written.
+    pub(crate) fn write_runs(
+        &self,
+        runs: &[Run],
+        sync: bool,
+    ) -> std::result::Result<(), (usize, Error)> {
+        let mut files = self.files();
+        let mut written = 0;
+        for run in runs {
+            self.slot(&mut files, run.day)
+                .append(&run.bytes, sync)
+                .map_err(|e| (written, e))?;
+            if sync {
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            written += run.count;
+        }
+        Ok(())
+    }
+
+    fn files(&self) -> MutexGuard<'_, Vec<(NaiveDate, Slot)>> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn slot<'a>(&self, files: &'a mut Vec<(NaiveDate, Slot)>, day: NaiveDate) -> &'a mut Slot {
+        let pos = match files.iter().position(|(d, _)| *d == day) {
+            Some(pos) => pos,
+            None => {
+                if files.len() >= OPEN_DAYS {
+                    // Drop the oldest day: writes to it are rare once a day is over.
+                    if let Some(oldest) = (0..files.len()).min_by_key(|&i| files[i].0) {
+                        files.swap_remove(oldest);
+                    }
+                }
+                let path = self.dir.join(file_name(day, FileKind::Plain));
+                files.push((day, Slot::new(path)));
+                files.len() - 1
+            }
+        };
+        &mut files[pos].1
+    }
+}
