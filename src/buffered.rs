@@ -1,110 +1,158 @@
-//! `buffered` durability: appends go into a bounded queue; a background thread writes
-//! them in large batches at least every flush interval, on `flush`, and on close.
+//! `buffered` durability: appends go into a bounded in-memory queue; a background thread
+//! takes the whole queue and writes it at least every flush interval, when it grows large,
+//! on `flush`, and on close.
+//!
+//! The queue is a mutex-guarded list of per-day runs that the thread swaps out in one go,
+//! so an append costs a short critical section, not a message per record, and the caller
+//! serializes on one core while the thread writes on another.
 
 use crate::error::{Error, Result};
 use crate::writer::{Run, Shared};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Queued bytes that trigger a write before the interval is up.
+/// Queued bytes that wake the thread before the interval is up.
 const WRITE_AT_BYTES: usize = 1 << 20;
-
-enum Msg {
-    Runs(Vec<Run>),
-    Flush(mpsc::Sender<Result<()>>),
-}
 
 /// The handle to the background writer thread.
 #[derive(Debug)]
 pub(crate) struct Background {
-    tx: Option<SyncSender<Msg>>,
+    inner: Arc<Inner>,
     thread: Option<JoinHandle<()>>,
-    health: Arc<Health>,
 }
 
-/// What the thread tells the appenders.
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    /// Tells the thread there is work: a large queue, a flush request, or closing.
+    wake: Condvar,
+    /// Tells callers that the queue shrank or a flush finished.
+    drained: Condvar,
+    capacity_bytes: usize,
+    interval: Duration,
+}
+
 #[derive(Debug, Default)]
-struct Health {
-    /// Set while queued records cannot be written; appends are refused meanwhile, so a
+struct State {
+    queue: Vec<Run>,
+    queued_bytes: usize,
+    /// Set while queued records cannot be written. Appends are refused meanwhile, so a
     /// failing disk pushes back on callers instead of growing memory or dropping records.
-    failing: AtomicBool,
-    last_error: Mutex<Option<Error>>,
+    failing: Option<Error>,
+    flush_requested: u64,
+    flushed: u64,
+    closing: bool,
+    /// False once the thread has exited (or could not start).
+    alive: bool,
     /// Records that could not be written before shutdown, and why.
-    lost: Mutex<Option<(usize, Error)>>,
+    lost: Option<(usize, Error)>,
 }
 
-impl Health {
-    fn error(&self) -> Error {
-        match &*self.last_error.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(e) => e.duplicate(),
-            None => Error::Closed,
-        }
+impl Inner {
+    /// Queued bytes that wake the thread early: a large batch, or a full queue.
+    fn write_at(&self) -> usize {
+        WRITE_AT_BYTES.min(self.capacity_bytes)
     }
-}
 
-impl std::fmt::Debug for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Msg::Runs(runs) => write!(f, "Runs({})", runs.len()),
-            Msg::Flush(_) => write!(f, "Flush"),
-        }
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Background {
-    /// Starts the thread; at most `capacity` appends wait in the queue.
-    pub(crate) fn start(shared: Arc<Shared>, capacity: usize, interval: Duration) -> Background {
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        let health = Arc::new(Health::default());
-        let thread_health = Arc::clone(&health);
+    /// Starts the thread; appends block while `capacity_bytes` are queued.
+    pub(crate) fn start(shared: Arc<Shared>, capacity_bytes: usize, interval: Duration) -> Background {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                alive: true,
+                ..State::default()
+            }),
+            wake: Condvar::new(),
+            drained: Condvar::new(),
+            capacity_bytes: capacity_bytes.max(1),
+            interval,
+        });
+        let for_thread = Arc::clone(&inner);
         let thread = std::thread::Builder::new()
             .name("actlog-buffered".into())
-            .spawn(move || run(&shared, &rx, &thread_health, interval));
-        match thread {
-            Ok(thread) => Background {
-                tx: Some(tx),
-                thread: Some(thread),
-                health,
-            },
-            // No thread, no sender: every append reports `Closed` instead of queueing.
-            Err(_) => Background {
-                tx: None,
-                thread: None,
-                health,
-            },
-        }
+            .spawn(move || {
+                let _exit = ExitGuard(&for_thread);
+                run(&shared, &for_thread);
+            });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(_) => {
+                // Every append then reports `Closed` instead of queueing.
+                inner.lock().alive = false;
+                None
+            }
+        };
+        Background { inner, thread }
     }
 
     /// Queues runs, blocking while the queue is full.
     pub(crate) fn send(&self, runs: Vec<Run>) -> Result<()> {
-        if self.health.failing.load(Ordering::Acquire) {
-            return Err(self.health.error());
+        let mut state = self.inner.lock();
+        loop {
+            if let Some(e) = &state.failing {
+                return Err(e.duplicate());
+            }
+            if !state.alive || state.closing {
+                return Err(Error::Closed);
+            }
+            if state.queued_bytes < self.inner.capacity_bytes {
+                break;
+            }
+            self.inner.wake.notify_one();
+            state = self
+                .inner
+                .drained
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
-        let tx = self.tx.as_ref().ok_or(Error::Closed)?;
-        tx.send(Msg::Runs(runs)).map_err(|_| Error::Closed)
+        for run in runs {
+            state.queued_bytes += run.bytes.len();
+            let leftover = match state.queue.last_mut() {
+                Some(last) => last.absorb(run),
+                None => Some(run),
+            };
+            if let Some(run) = leftover {
+                state.queue.push(run);
+            }
+        }
+        if state.queued_bytes >= self.inner.write_at() {
+            self.inner.wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Writes everything queued before this call.
     pub(crate) fn flush(&self) -> Result<()> {
-        let tx = self.tx.as_ref().ok_or(Error::Closed)?;
-        let (reply, answer) = mpsc::channel();
-        tx.send(Msg::Flush(reply)).map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        let mut state = self.inner.lock();
+        if !state.alive {
+            return Err(Error::Closed);
+        }
+        state.flush_requested += 1;
+        let wanted = state.flush_requested;
+        self.inner.wake.notify_one();
+        while state.flushed < wanted && state.alive {
+            state = self
+                .inner
+                .drained
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        match &state.failing {
+            Some(e) => Err(e.duplicate()),
+            None if state.flushed < wanted => Err(Error::Closed),
+            None => Ok(()),
+        }
     }
 
     /// Stops the thread after it wrote what it could; reports what it could not.
     pub(crate) fn close(mut self) -> Result<()> {
-        self.stop();
-        match self
-            .health
-            .lost
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+        match self.stop() {
             Some((count, source)) => Err(Error::Lost {
                 count,
                 source: Box::new(source),
@@ -113,25 +161,19 @@ impl Background {
         }
     }
 
-    fn stop(&mut self) {
-        // Closing the channel tells the thread to write what is left and exit.
-        drop(self.tx.take());
+    fn stop(&mut self) -> Option<(usize, Error)> {
+        self.inner.lock().closing = true;
+        self.inner.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.inner.lock().lost.take()
     }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
-        self.stop();
-        let lost = self
-            .health
-            .lost
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some((count, e)) = lost {
+        if let Some((count, e)) = self.stop() {
             // A library should not print, but losing accepted records silently is worse;
             // call `Writer::close` to receive this as an error instead.
             eprintln!("actlog: {count} buffered records could not be written: {e}");
@@ -139,91 +181,81 @@ impl Drop for Background {
     }
 }
 
-fn run(shared: &Shared, rx: &mpsc::Receiver<Msg>, health: &Health, interval: Duration) {
-    let mut queue = Queue::default();
-    let mut deadline = Instant::now() + interval;
+/// Marks the thread gone however it ends, so no caller waits for it forever.
+struct ExitGuard<'a>(&'a Inner);
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.alive = false;
+        if state.lost.is_none() && !state.queue.is_empty() {
+            let count = state.queue.iter().map(|r| r.count).sum();
+            let why = state.failing.take().unwrap_or(Error::Closed);
+            state.lost = Some((count, why));
+        }
+        self.0.drained.notify_all();
+    }
+}
+
+fn run(shared: &Shared, inner: &Inner) {
+    let mut deadline = Instant::now() + inner.interval;
+    let mut state = inner.lock();
     loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Runs(runs)) => {
-                queue.push(runs);
-                if queue.bytes >= WRITE_AT_BYTES {
-                    let _ = queue.write(shared, health);
-                }
-            }
-            Ok(Msg::Flush(reply)) => {
-                let _ = reply.send(queue.write(shared, health));
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                if let Err(e) = queue.write(shared, health) {
-                    *health.lost.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some((queue.records(), e));
-                }
-                return;
-            }
-        }
-        // Checked after every message too: a steady stream never times out.
-        if Instant::now() >= deadline {
-            let _ = queue.write(shared, health);
-            deadline = Instant::now() + interval;
-        }
-    }
-}
-
-/// Records accepted but not yet written, as per-day runs in arrival order.
-#[derive(Default)]
-struct Queue {
-    runs: Vec<Run>,
-    bytes: usize,
-}
-
-impl Queue {
-    fn push(&mut self, runs: Vec<Run>) {
-        for run in runs {
-            self.bytes += run.bytes.len();
-            let leftover = match self.runs.last_mut() {
-                Some(last) => last.absorb(run),
-                None => Some(run),
-            };
-            if let Some(run) = leftover {
-                self.runs.push(run);
-            }
-        }
-    }
-
-    fn records(&self) -> usize {
-        self.runs.iter().map(|r| r.count).sum()
-    }
-
-    /// Writes the queue in order. What fails stays queued (from the failed run on) and is
-    /// retried at the next write; until then appends are refused.
-    fn write(&mut self, shared: &Shared, health: &Health) -> Result<()> {
-        let mut done = 0;
-        let mut result = Ok(());
-        for run in &self.runs {
-            if let Err((_, e)) = shared.write_runs(std::slice::from_ref(run), false) {
-                result = Err(e);
+        // Sleep until there is a reason to write. While writes fail, only the interval,
+        // a flush or closing retries them, so a full disk is not hammered.
+        loop {
+            let now = Instant::now();
+            let large = state.queued_bytes >= inner.write_at() && state.failing.is_none();
+            if state.closing || state.flush_requested > state.flushed || large || now >= deadline {
                 break;
             }
-            done += 1;
+            state = inner
+                .wake
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        for run in self.runs.drain(..done) {
-            self.bytes -= run.bytes.len();
+        let generation = state.flush_requested;
+        let closing = state.closing;
+        let runs = std::mem::take(&mut state.queue);
+        state.queued_bytes = 0;
+        drop(state);
+
+        let (written, error) = write_in_order(shared, &runs);
+
+        state = inner.lock();
+        match error {
+            None => state.failing = None,
+            Some(e) => {
+                // Put the unwritten runs back in front of anything queued meanwhile.
+                let mut unwritten: Vec<Run> = runs.into_iter().skip(written).collect();
+                state.queued_bytes += unwritten.iter().map(|r| r.bytes.len()).sum::<usize>();
+                unwritten.append(&mut state.queue);
+                state.queue = unwritten;
+                state.failing = Some(e);
+            }
         }
-        match result {
-            Ok(()) => {
-                health.failing.store(false, Ordering::Release);
-                Ok(())
+        state.flushed = generation;
+        inner.drained.notify_all();
+        if Instant::now() >= deadline {
+            deadline = Instant::now() + inner.interval;
+        }
+        if closing && (state.queue.is_empty() || state.failing.is_some()) {
+            if let Some(e) = state.failing.take() {
+                let count = state.queue.iter().map(|r| r.count).sum();
+                state.lost = Some((count, e));
             }
-            Err(e) => {
-                *health
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(e.duplicate());
-                health.failing.store(true, Ordering::Release);
-                Err(e)
-            }
+            return;
         }
     }
+}
+
+/// Writes runs in order; returns how many were written and the error that stopped it.
+fn write_in_order(shared: &Shared, runs: &[Run]) -> (usize, Option<Error>) {
+    for (i, run) in runs.iter().enumerate() {
+        if let Err((_, e)) = shared.write_runs(std::slice::from_ref(run), false) {
+            return (i, Some(e));
+        }
+    }
+    (runs.len(), None)
 }

@@ -140,20 +140,19 @@ impl DayFile {
 
     /// With the lock held: the file's length if it is still the one at `path`, `None`
     /// if it was unlinked or replaced (the caller reopens).
+    ///
+    /// One `lstat` of the path answers everything: if it shows our inode, our file is
+    /// still linked there, and the same stat gives its link count and length.
     fn current_len(&self, path: &Path) -> Result<Option<u64>> {
-        let meta = self.file.metadata().map_err(|e| Error::io(path, "stat", e))?;
-        if meta.nlink() == 0 {
-            return Ok(None);
-        }
-        if meta.nlink() > 1 {
-            return Err(Error::HardLinked {
-                path: path.into(),
-                links: meta.nlink(),
-            });
-        }
         match std::fs::symlink_metadata(path) {
             Ok(at_path) if at_path.dev() == self.dev && at_path.ino() == self.ino => {
-                Ok(Some(meta.len()))
+                if at_path.nlink() > 1 {
+                    return Err(Error::HardLinked {
+                        path: path.into(),
+                        links: at_path.nlink(),
+                    });
+                }
+                Ok(Some(at_path.len()))
             }
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -5,12 +5,20 @@ use crate::error::{Error, Result};
 use crate::writer::{Run, Shared, partial};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Upper bound on how long a new leader waits for the previous group's callers to queue
+/// again; the actual wait is at most half the last sync, so it never dominates.
+const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// The queue of appends waiting for a sync, and the results handed back.
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     state: Mutex<State>,
+    /// Signalled when a group's results are in.
     done: Condvar,
+    /// Signalled when a caller queues, for a leader gathering its group.
+    arrived: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -19,6 +27,8 @@ struct State {
     leader_active: bool,
     next_ticket: u64,
     results: HashMap<u64, Result<()>>,
+    /// How long the last group's write + fsync took.
+    last_sync: Duration,
 }
 
 #[derive(Debug)]
@@ -40,6 +50,7 @@ impl GroupCommit {
             runs,
             total,
         });
+        self.arrived.notify_one();
         loop {
             if let Some(result) = state.results.remove(&ticket) {
                 return result;
@@ -52,14 +63,47 @@ impl GroupCommit {
                 continue;
             }
             state.leader_active = true;
+            state = self.gather(state);
             let group = std::mem::take(&mut state.queue);
             drop(state);
+            let started = Instant::now();
             let results = write_group(shared, group);
+            let took = started.elapsed();
             state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             state.results.extend(results);
+            state.last_sync = took;
             state.leader_active = false;
             self.done.notify_all();
         }
+    }
+}
+
+impl GroupCommit {
+    /// Waits briefly for the callers of the previous group to queue again.
+    ///
+    /// Without this, threads split into two cohorts that take turns: one syncs while the
+    /// other queues, halving the group size. Callers whose results are still waiting to be
+    /// picked up are about to return and, under load, to append again; the leader waits
+    /// for that many arrivals, at most half the last sync. A lone thread has no such
+    /// callers and never waits.
+    fn gather<'a>(&self, mut state: std::sync::MutexGuard<'a, State>) -> std::sync::MutexGuard<'a, State> {
+        let expected = state.queue.len() + state.results.len();
+        if expected <= state.queue.len() {
+            return state;
+        }
+        let deadline = Instant::now() + (state.last_sync / 2).min(MAX_GATHER);
+        while state.queue.len() < expected {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .arrived
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state
     }
 }
 

@@ -5,7 +5,6 @@ use crate::error::ValidationError;
 use chrono::{DateTime, NaiveDate, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::io;
 use std::net::IpAddr;
 use uuid::Uuid;
 
@@ -116,7 +115,7 @@ impl Activity {
         encode(
             Line {
                 id: &id,
-                timestamp: format_timestamp(timestamp),
+                timestamp: TimestampText::new(timestamp),
                 username: &self.username,
                 action: &self.action,
                 details: self.details.as_ref(),
@@ -169,7 +168,7 @@ pub struct Record {
 #[derive(Serialize)]
 struct Line<'a> {
     id: &'a Uuid,
-    timestamp: String,
+    timestamp: TimestampText,
     username: &'a str,
     action: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,7 +195,7 @@ impl Record {
         encode(
             Line {
                 id: &self.id,
-                timestamp: format_timestamp(self.timestamp),
+                timestamp: TimestampText::new(self.timestamp),
                 username: &self.username,
                 action: &self.action,
                 details: self.details.as_ref(),
@@ -241,18 +240,78 @@ impl Record {
     }
 }
 
+/// Appends `line` as compact JSON, with the characters that other languages' line
+/// splitters treat as line breaks (U+0085, U+2028, U+2029) escaped, so a record never
+/// splits in JavaScript or Python's `splitlines`.
 fn encode(line: Line<'_>, out: &mut Vec<u8>) {
-    let mut ser = serde_json::Serializer::with_formatter(out, LineSafeFormatter);
+    let start = out.len();
     // Writing into a Vec cannot fail and every key is a string: an error here would be a
     // bug in serde_json, not something input can cause.
-    if let Err(e) = line.serialize(&mut ser) {
+    if let Err(e) = serde_json::to_writer(&mut *out, &line) {
         unreachable!("serializing a record into memory failed: {e}");
     }
+    escape_line_breakers(out, start);
 }
 
 /// RFC 3339, UTC, milliseconds, `Z`: the only timestamp form actlog writes.
 pub fn format_timestamp(ts: DateTime<Utc>) -> String {
-    ts.to_rfc3339_opts(SecondsFormat::Millis, true)
+    TimestampText::new(ts).as_str().to_owned()
+}
+
+/// A timestamp's stored text, built without the formatting machinery: it is written
+/// once per record, on the append hot path.
+enum TimestampText {
+    Fast([u8; 24]),
+    Other(String),
+}
+
+impl TimestampText {
+    fn new(ts: DateTime<Utc>) -> Self {
+        use chrono::{Datelike, Timelike};
+        // Fields from the naive UTC value: `DateTime`'s own accessors add a zero offset
+        // on every call.
+        let ts = ts.naive_utc();
+        let year = ts.year();
+        if !(0..=9999).contains(&year) {
+            return TimestampText::Other(ts.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        // chrono keeps a leap second as nanoseconds past 1e9.
+        let nanos = ts.nanosecond();
+        let (second, millis) = if nanos >= 1_000_000_000 {
+            (60, (nanos - 1_000_000_000) / 1_000_000)
+        } else {
+            (ts.second(), nanos / 1_000_000)
+        };
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, ts.month());
+        put(8, 2, ts.day());
+        put(11, 2, ts.hour());
+        put(14, 2, ts.minute());
+        put(17, 2, second);
+        put(20, 3, millis.min(999));
+        TimestampText::Fast(b)
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and separators were written.
+            TimestampText::Fast(b) => std::str::from_utf8(b).unwrap_or_default(),
+            TimestampText::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for TimestampText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 fn parse_object(line: &[u8]) -> Result<Map<String, Value>, ValidationError> {
@@ -403,31 +462,32 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// serde_json's compact output, plus `\u` escapes for the characters that other
-/// languages' line splitters treat as line breaks.
-struct LineSafeFormatter;
-
-impl serde_json::ser::Formatter for LineSafeFormatter {
-    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()>
-    where
-        W: ?Sized + io::Write,
-    {
-        // U+0085 starts with 0xC2 and U+2028/U+2029 with 0xE2: skip the scan otherwise.
-        if !fragment.bytes().any(|b| b == 0xC2 || b == 0xE2) {
-            return writer.write_all(fragment.as_bytes());
+/// Rewrites U+0085, U+2028 and U+2029 in `line` as `\u` escapes. Valid JSON holds them
+/// only inside strings, so rewriting every occurrence keeps the JSON equal.
+fn escape_line_breakers(line: &mut Vec<u8>, from: usize) {
+    // U+0085 is C2 85; U+2028/U+2029 are E2 80 A8/A9.
+    let Some(first) = memchr::memchr2(0xC2, 0xE2, &line[from..]) else {
+        return;
+    };
+    let start = from + first;
+    let tail = line.split_off(start);
+    let mut i = 0;
+    while i < tail.len() {
+        let escaped: Option<&[u8]> = match &tail[i..] {
+            [0xC2, 0x85, ..] => Some(b"\\u0085"),
+            [0xE2, 0x80, 0xA8, ..] => Some(b"\\u2028"),
+            [0xE2, 0x80, 0xA9, ..] => Some(b"\\u2029"),
+            _ => None,
+        };
+        match escaped {
+            Some(e) => {
+                line.extend_from_slice(e);
+                i += if tail[i] == 0xC2 { 2 } else { 3 };
+            }
+            None => {
+                line.push(tail[i]);
+                i += 1;
+            }
         }
-        let mut start = 0;
-        for (i, ch) in fragment.char_indices() {
-            let escaped = match ch {
-                '\u{2028}' => "\\u2028",
-                '\u{2029}' => "\\u2029",
-                '\u{85}' => "\\u0085",
-                _ => continue,
-            };
-            writer.write_all(&fragment.as_bytes()[start..i])?;
-            writer.write_all(escaped.as_bytes())?;
-            start = i + ch.len_utf8();
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
     }
 }

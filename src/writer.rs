@@ -42,8 +42,8 @@ pub struct Options {
     pub durability: Durability,
     /// Longest accepted line in bytes, without its newline; longer records are refused.
     pub max_line_bytes: usize,
-    /// Buffered mode: appends queued before `append` blocks (back-pressure).
-    pub queue_capacity: usize,
+    /// Buffered mode: bytes queued in memory before `append` blocks (back-pressure).
+    pub queue_capacity_bytes: usize,
     /// Buffered mode: the longest a record waits in memory.
     pub flush_interval: Duration,
     /// Where "now" comes from, for records without a timestamp.
@@ -55,7 +55,7 @@ impl Default for Options {
         Options {
             durability: Durability::Flush,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-            queue_capacity: 1024,
+            queue_capacity_bytes: 16 << 20,
             flush_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
         }
@@ -125,7 +125,7 @@ impl Store {
             Durability::Fsync => Mode::Fsync(GroupCommit::default()),
             Durability::Buffered => Mode::Buffered(Background::start(
                 Arc::clone(&shared),
-                self.options.queue_capacity,
+                self.options.queue_capacity_bytes,
                 self.options.flush_interval,
             )),
         };
@@ -159,13 +159,14 @@ enum Mode {
 impl Writer {
     /// Appends one record; see [`Writer::append_batch`].
     pub fn append(&self, activity: &Activity) -> Result<Stamp> {
-        let stamps = self
-            .append_batch(std::slice::from_ref(activity))
+        let mut stamp = None;
+        self.append_with(std::slice::from_ref(activity), |s| stamp = Some(s))
             .map_err(|e| match e {
                 Error::InvalidAt { source, .. } => *source,
                 other => other,
             })?;
-        stamps.into_iter().next().ok_or(Error::Closed)
+        // `append_with` reports one stamp per record on success.
+        stamp.ok_or(Error::Closed)
     }
 
     /// Appends records in order, each to the file of its own UTC day, and returns what was
@@ -178,8 +179,16 @@ impl Writer {
     /// ([`Error::written`]), so a retry from the first unwritten record neither loses
     /// nor repeats any.
     pub fn append_batch(&self, batch: &[Activity]) -> Result<Vec<Stamp>> {
-        let (stamps, runs) = self.shared.prepare(batch)?;
-        let total = stamps.len();
+        let mut stamps = Vec::with_capacity(batch.len());
+        self.append_with(batch, |s| stamps.push(s))?;
+        Ok(stamps)
+    }
+
+    /// Appends `batch`, handing each record's stamp to `stamped` before anything is
+    /// written; the stamps count only if this returns `Ok`.
+    fn append_with(&self, batch: &[Activity], stamped: impl FnMut(Stamp)) -> Result<()> {
+        let runs = self.shared.prepare(batch, stamped)?;
+        let total = batch.len();
         match &self.mode {
             Mode::Flush => self
                 .shared
@@ -188,7 +197,7 @@ impl Writer {
             Mode::Fsync(group) => group.commit(&self.shared, runs, total)?,
             Mode::Buffered(bg) => bg.send(runs)?,
         }
-        Ok(stamps)
+        Ok(())
     }
 
     /// Buffered mode: writes everything queued so far and reports any write error. In the
@@ -269,10 +278,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Validates, stamps and serializes a batch into per-day runs, in batch order.
-    fn prepare(&self, batch: &[Activity]) -> Result<(Vec<Stamp>, Vec<Run>)> {
+    fn prepare(&self, batch: &[Activity], mut stamped: impl FnMut(Stamp)) -> Result<Vec<Run>> {
         let now = self.clock.now();
-        let mut stamps = Vec::with_capacity(batch.len());
-        let mut runs: Vec<Run> = Vec::new();
+        let mut runs: Vec<Run> = Vec::with_capacity(1);
         for (index, activity) in batch.iter().enumerate() {
             let at = |e: Error| Error::InvalidAt {
                 index,
@@ -284,11 +292,12 @@ impl Shared {
                 None => self.new_id(now),
             };
             let timestamp = activity.timestamp.unwrap_or(now).trunc_subsecs(3);
-            let day = timestamp.date_naive();
+            let day = timestamp.naive_utc().date();
             if runs.last().is_none_or(|run| run.day != day) {
                 runs.push(Run {
                     day,
-                    bytes: Vec::with_capacity(512),
+                    // About one typical line per remaining record, to spare regrowth.
+                    bytes: Vec::with_capacity(384 * (batch.len() - index)),
                     count: 0,
                 });
             }
@@ -305,9 +314,9 @@ impl Shared {
             }
             run.bytes.push(b'\n');
             run.count += 1;
-            stamps.push(Stamp { id, timestamp });
+            stamped(Stamp { id, timestamp });
         }
-        Ok((stamps, runs))
+        Ok(runs)
     }
 
     /// A UUIDv7 from the injected clock; the shared context keeps ids from one writer

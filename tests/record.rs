@@ -193,3 +193,21 @@ proptest! {
         prop_assert_eq!(parsed.to_json().into_bytes(), line);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 5000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("tests/record.proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    /// The hand-built timestamp text equals chrono's RFC 3339 rendering.
+    #[test]
+    fn timestamp_text_matches_chrono(ms in -62_135_596_800_000i64..253_402_300_799_999) {
+        let ts = Utc.timestamp_millis_opt(ms).unwrap();
+        prop_assert_eq!(
+            actlog::record::format_timestamp(ts),
+            ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+    }
+}

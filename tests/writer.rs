@@ -170,13 +170,13 @@ fn buffered_mode_writes_within_the_interval_without_being_dropped() {
     drop(w);
 }
 
-fn lazy_buffered(dir: &std::path::Path, capacity: usize) -> Writer {
+fn lazy_buffered(dir: &std::path::Path, capacity_bytes: usize) -> Writer {
     Store::open(
         dir,
         Options {
             durability: Durability::Buffered,
             flush_interval: Duration::from_secs(3600),
-            queue_capacity: capacity,
+            queue_capacity_bytes: capacity_bytes,
             ..Options::default()
         },
     )
@@ -188,7 +188,7 @@ fn lazy_buffered(dir: &std::path::Path, capacity: usize) -> Writer {
 fn buffered_mode_holds_records_until_flush_close_or_drop() {
     let dir = tempfile::tempdir().unwrap();
     let t = at("2026-11-24T01:00:00Z");
-    let w = lazy_buffered(dir.path(), 1024);
+    let w = lazy_buffered(dir.path(), 1 << 20);
     w.append(&Activity::new("u", "a").at(t)).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert!(all_lines(dir.path()).is_empty(), "nothing written before the interval");
@@ -197,7 +197,7 @@ fn buffered_mode_holds_records_until_flush_close_or_drop() {
     w.append(&Activity::new("u", "b").at(t)).unwrap();
     w.close().unwrap();
     assert_eq!(all_lines(dir.path()).len(), 2, "close writes");
-    let w = lazy_buffered(dir.path(), 1024);
+    let w = lazy_buffered(dir.path(), 1 << 20);
     w.append(&Activity::new("u", "c").at(t)).unwrap();
     drop(w);
     assert_eq!(all_lines(dir.path()).len(), 3, "drop writes");
@@ -206,7 +206,8 @@ fn buffered_mode_holds_records_until_flush_close_or_drop() {
 #[test]
 fn buffered_mode_applies_back_pressure_instead_of_dropping() {
     let dir = tempfile::tempdir().unwrap();
-    // A queue of one append: callers block while the thread catches up.
+    // A one-byte queue and a one-hour interval: callers block on the full queue, and a
+    // full queue must wake the thread rather than wait for the timer.
     let w = Arc::new(lazy_buffered(dir.path(), 1));
     let threads: Vec<_> = (0..4)
         .map(|t| {
