@@ -62,7 +62,11 @@ impl Inner {
 
 impl Background {
     /// Starts the thread; appends block while `capacity_bytes` are queued.
-    pub(crate) fn start(shared: Arc<Shared>, capacity_bytes: usize, interval: Duration) -> Background {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        capacity_bytes: usize,
+        interval: Duration,
+    ) -> Background {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 alive: true,

@@ -40,7 +40,9 @@ pub enum Command {
 
 /// `actlog append`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  actlog append --user alice --action report.view --details '{\"reportId\":\"r-8812\"}'\n  producer | actlog append - --batch 500 --durability fsync")]
+#[command(
+    after_help = "Examples:\n  actlog append --user alice --action report.view --details '{\"reportId\":\"r-8812\"}'\n  producer | actlog append - --batch 500 --durability fsync"
+)]
 pub struct AppendArgs {
     /// Read JSON Lines (one record per line) from standard input
     #[arg(value_name = "-", value_parser = PossibleValuesParser::new(["-"]),

@@ -212,7 +212,8 @@ impl DayFile {
 /// fsyncs a directory so that names created or removed in it survive a power cut.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| Error::io(dir, "open directory", e))?;
-    d.sync_all().map_err(|e| Error::io(dir, "fsync directory", e))
+    d.sync_all()
+        .map_err(|e| Error::io(dir, "fsync directory", e))
 }
 
 fn open_error(path: &Path, e: io::Error) -> Error {

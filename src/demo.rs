@@ -100,7 +100,13 @@ pub fn run(exe: &Path, dir: &Path, processes: u32, records: u32) -> Result<DemoR
         }
     }
     let elapsed = started.elapsed();
-    check(dir, processes, u64::from(processes) * u64::from(records), elapsed, before)
+    check(
+        dir,
+        processes,
+        u64::from(processes) * u64::from(records),
+        elapsed,
+        before,
+    )
 }
 
 fn count_lines(dir: &Path) -> Result<u64> {
@@ -152,7 +158,9 @@ fn check(
         }
         *report.by_action.entry(record.action.clone()).or_default() += 1;
         if report.sample.len() < 3 {
-            report.sample.push(String::from_utf8_lossy(line).into_owned());
+            report
+                .sample
+                .push(String::from_utf8_lossy(line).into_owned());
         }
     })?;
     Ok(report)

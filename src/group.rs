@@ -86,7 +86,10 @@ impl GroupCommit {
     /// picked up are about to return and, under load, to append again; the leader waits
     /// for that many arrivals, at most half the last sync. A lone thread has no such
     /// callers and never waits.
-    fn gather<'a>(&self, mut state: std::sync::MutexGuard<'a, State>) -> std::sync::MutexGuard<'a, State> {
+    fn gather<'a>(
+        &self,
+        mut state: std::sync::MutexGuard<'a, State>,
+    ) -> std::sync::MutexGuard<'a, State> {
         let expected = state.queue.len() + state.results.len();
         if expected <= state.queue.len() {
             return state;

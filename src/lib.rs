@@ -27,6 +27,11 @@
 
 #![warn(missing_docs)]
 
+/// The README's Rust examples, compiled and run as doc-tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod buffered;
 pub mod cli;
 pub mod clock;

@@ -38,21 +38,17 @@ fn append(dir: &std::path::Path, args: &AppendArgs) -> Result<ExitCode> {
         // Input may carry whitespace the stored line does not; the stored line's own limit
         // is checked by the writer.
         let max_input = args.max_line_bytes.saturating_mul(2);
-        let result = ingest::append_lines(
-            io::stdin().lock(),
-            &writer,
-            args.batch as usize,
-            max_input,
-        );
+        let result =
+            ingest::append_lines(io::stdin().lock(), &writer, args.batch as usize, max_input);
         let closed = writer.close();
         return match (result, closed) {
             (Ok(n), Ok(())) => {
                 eprintln!("actlog: appended {n} records");
                 Ok(ExitCode::SUCCESS)
             }
-            (Ok(n), Err(e)) => Err(anyhow!(e).context(format!(
-                "{n} records accepted, but some were not written"
-            ))),
+            (Ok(n), Err(e)) => {
+                Err(anyhow!(e).context(format!("{n} records accepted, but some were not written")))
+            }
             (Err(stop), _) => {
                 eprintln!("actlog: standard input {stop}");
                 eprintln!(

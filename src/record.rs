@@ -327,10 +327,7 @@ fn parse_object(line: &[u8]) -> Result<Map<String, Value>, ValidationError> {
             "line",
             format!("expected a JSON object, got {}", kind(&other)),
         )),
-        Err(e) => Err(ValidationError::new(
-            "line",
-            format!("not valid JSON: {e}"),
-        )),
+        Err(e) => Err(ValidationError::new("line", format!("not valid JSON: {e}"))),
     }
 }
 
@@ -338,9 +335,10 @@ fn parse_object(line: &[u8]) -> Result<Map<String, Value>, ValidationError> {
 fn take_fields(map: &mut Map<String, Value>) -> Result<Activity, ValidationError> {
     let id = match map.shift_remove("id") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(Uuid::parse_str(&s).map_err(|e| {
-            ValidationError::new("id", format!("{s:?} is not a UUID ({e})"))
-        })?),
+        Some(Value::String(s)) => Some(
+            Uuid::parse_str(&s)
+                .map_err(|e| ValidationError::new("id", format!("{s:?} is not a UUID ({e})")))?,
+        ),
         Some(other) => return Err(wrong_type("id", "a UUID string", &other)),
     };
     let timestamp = match map.shift_remove("timestamp") {
@@ -424,7 +422,10 @@ pub fn parse_ip(s: &str) -> Result<IpAddr, ValidationError> {
 fn check_name(field: &str, value: &str) -> Result<(), ValidationError> {
     let n = value.chars().count();
     if n == 0 {
-        return Err(ValidationError::new(field, "is empty (1 to 255 characters)"));
+        return Err(ValidationError::new(
+            field,
+            "is empty (1 to 255 characters)",
+        ));
     }
     if n > MAX_NAME_CHARS {
         return Err(ValidationError::new(

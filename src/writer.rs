@@ -324,7 +324,11 @@ impl Shared {
     fn new_id(&self, now: DateTime<Utc>) -> Uuid {
         let ctx = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
         let secs = u64::try_from(now.timestamp()).unwrap_or(0);
-        Uuid::new_v7(Timestamp::from_unix(&*ctx, secs, now.timestamp_subsec_nanos()))
+        Uuid::new_v7(Timestamp::from_unix(
+            &*ctx,
+            secs,
+            now.timestamp_subsec_nanos(),
+        ))
     }
 
     /// Writes runs in order, each under its day file's lock. On failure returns how many

@@ -13,9 +13,18 @@ fn names_round_trip() {
     let d = day("2026-11-24");
     assert_eq!(file_name(d, FileKind::Plain), "activity-2026-11-24.json");
     assert_eq!(file_name(d, FileKind::Gzip), "activity-2026-11-24.json.gz");
-    assert_eq!(parse_file_name("activity-2026-11-24.json"), Some((d, FileKind::Plain)));
-    assert_eq!(parse_file_name("activity-2026-11-24.json.gz"), Some((d, FileKind::Gzip)));
-    assert_eq!(parse_file_name("activity-0001-01-01.json"), Some((day("0001-01-01"), FileKind::Plain)));
+    assert_eq!(
+        parse_file_name("activity-2026-11-24.json"),
+        Some((d, FileKind::Plain))
+    );
+    assert_eq!(
+        parse_file_name("activity-2026-11-24.json.gz"),
+        Some((d, FileKind::Gzip))
+    );
+    assert_eq!(
+        parse_file_name("activity-0001-01-01.json"),
+        Some((day("0001-01-01"), FileKind::Plain))
+    );
 }
 
 #[test]
@@ -51,15 +60,37 @@ fn listing_finds_plain_and_gzip_days_and_ignores_the_rest() {
     fs::write(p.join("README"), "").unwrap();
     fs::write(p.join("activity-2026-11-21.json.bak"), "").unwrap();
     fs::create_dir(p.join("activity-2026-11-22.json")).unwrap();
-    std::os::unix::fs::symlink("activity-2026-11-25.json", p.join("activity-2026-11-26.json")).unwrap();
+    std::os::unix::fs::symlink(
+        "activity-2026-11-25.json",
+        p.join("activity-2026-11-26.json"),
+    )
+    .unwrap();
     let days = list_days(p).unwrap();
     let got: Vec<_> = days.into_iter().collect();
     assert_eq!(
         got,
         [
-            (day("2026-11-23"), DayFiles { plain: false, gzip: true }),
-            (day("2026-11-24"), DayFiles { plain: true, gzip: true }),
-            (day("2026-11-25"), DayFiles { plain: true, gzip: false }),
+            (
+                day("2026-11-23"),
+                DayFiles {
+                    plain: false,
+                    gzip: true
+                }
+            ),
+            (
+                day("2026-11-24"),
+                DayFiles {
+                    plain: true,
+                    gzip: true
+                }
+            ),
+            (
+                day("2026-11-25"),
+                DayFiles {
+                    plain: true,
+                    gzip: false
+                }
+            ),
         ]
     );
 }

@@ -61,11 +61,18 @@ fn eight_processes_append_2000_records_each_without_losing_or_mixing_any() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let lines = all_lines(&logs);
     assert_eq!(lines.len(), 16_000);
-    assert!(lines.iter().all(|(_, r)| r.is_some()), "every line is a valid record");
+    assert!(
+        lines.iter().all(|(_, r)| r.is_some()),
+        "every line is a valid record"
+    );
     let ids: HashSet<_> = lines.iter().map(|(_, r)| r.as_ref().unwrap().id).collect();
     assert_eq!(ids.len(), 16_000, "ids are unique");
     let mut next: HashMap<u64, u64> = HashMap::new();
@@ -109,7 +116,10 @@ fn writers_killed_at_random_moments_leave_whole_lines_and_unbroken_prefixes() {
     assert!(bad.len() <= 27, "{} bad lines", bad.len());
     for (raw, _) in &bad {
         let text = String::from_utf8_lossy(raw);
-        assert!(!text.contains("\"id\":"), "a record was glued to a fragment: {text}");
+        assert!(
+            !text.contains("\"id\":"),
+            "a record was glued to a fragment: {text}"
+        );
     }
     let mut by_writer: HashMap<u64, Vec<u64>> = HashMap::new();
     for (w, seq) in seqs(&lines) {
@@ -118,13 +128,22 @@ fn writers_killed_at_random_moments_leave_whole_lines_and_unbroken_prefixes() {
     let mut victims_that_wrote = 0;
     for (w, got) in &by_writer {
         let expected: Vec<u64> = (0..got.len() as u64).collect();
-        assert_eq!(got, &expected, "writer {w}: records are not an unbroken prefix of its input");
+        assert_eq!(
+            got, &expected,
+            "writer {w}: records are not an unbroken prefix of its input"
+        );
         if killed.contains(w) {
             victims_that_wrote += 1;
         }
     }
-    assert!(victims_that_wrote >= 12, "only {victims_that_wrote} of 24 killed writers wrote before dying; the test is not exercising kills");
+    assert!(
+        victims_that_wrote >= 12,
+        "only {victims_that_wrote} of 24 killed writers wrote before dying; the test is not exercising kills"
+    );
     for w in 0..3u64 {
-        assert!(by_writer.get(&w).is_some_and(|v| !v.is_empty()), "steady writer {w} wrote nothing");
+        assert!(
+            by_writer.get(&w).is_some_and(|v| !v.is_empty()),
+            "steady writer {w} wrote nothing"
+        );
     }
 }

@@ -46,11 +46,20 @@ fn username_and_action_are_required_and_1_to_255_characters() {
     assert_eq!(err_field(r#"{"username":"u","action":""}"#), "action");
     assert_eq!(err_field(r#"{"username":5,"action":"a"}"#), "username");
     let long = "é".repeat(256);
-    assert_eq!(err_field(&format!(r#"{{"username":"{long}","action":"a"}}"#)), "username");
-    assert_eq!(err_field(&format!(r#"{{"username":"u","action":"{long}"}}"#)), "action");
+    assert_eq!(
+        err_field(&format!(r#"{{"username":"{long}","action":"a"}}"#)),
+        "username"
+    );
+    assert_eq!(
+        err_field(&format!(r#"{{"username":"u","action":"{long}"}}"#)),
+        "action"
+    );
     // 255 characters are fine even when they take 510 bytes.
     let max = "é".repeat(255);
-    assert!(Activity::from_json(format!(r#"{{"username":"{max}","action":"{max}"}}"#).as_bytes()).is_ok());
+    assert!(
+        Activity::from_json(format!(r#"{{"username":"{max}","action":"{max}"}}"#).as_bytes())
+            .is_ok()
+    );
 }
 
 #[test]
@@ -68,29 +77,65 @@ fn details_must_be_an_object() {
 
 #[test]
 fn ip_address_must_be_a_real_address() {
-    for bad in ["1.2.3", "256.1.1.1", "", "localhost", "1.2.3.4/24", "::g", "1.2.3.4 "] {
+    for bad in [
+        "1.2.3",
+        "256.1.1.1",
+        "",
+        "localhost",
+        "1.2.3.4/24",
+        "::g",
+        "1.2.3.4 ",
+    ] {
         let line = format!(r#"{{"username":"u","action":"a","ip_address":"{bad}"}}"#);
-        assert_eq!(Activity::from_json(line.as_bytes()).unwrap_err().field, "ip_address", "{bad}");
+        assert_eq!(
+            Activity::from_json(line.as_bytes()).unwrap_err().field,
+            "ip_address",
+            "{bad}"
+        );
     }
-    assert_eq!(err_field(r#"{"username":"u","action":"a","ip_address":7}"#), "ip_address");
+    assert_eq!(
+        err_field(r#"{"username":"u","action":"a","ip_address":7}"#),
+        "ip_address"
+    );
     let too_long = format!("{}1", "0:".repeat(23));
     assert!(parse_ip(&too_long).unwrap_err().problem.contains("45"));
     // IPv6 is stored in canonical form.
-    assert_eq!(parse_ip("2001:DB8:0:0:0:0:0:1").unwrap().to_string(), "2001:db8::1");
+    assert_eq!(
+        parse_ip("2001:DB8:0:0:0:0:0:1").unwrap().to_string(),
+        "2001:db8::1"
+    );
     assert!(parse_ip("::ffff:203.0.113.7").is_ok());
 }
 
 #[test]
 fn id_must_be_a_uuid_and_timestamp_rfc3339() {
-    assert_eq!(err_field(r#"{"username":"u","action":"a","id":"42"}"#), "id");
+    assert_eq!(
+        err_field(r#"{"username":"u","action":"a","id":"42"}"#),
+        "id"
+    );
     assert_eq!(err_field(r#"{"username":"u","action":"a","id":42}"#), "id");
-    assert_eq!(err_field(r#"{"username":"u","action":"a","timestamp":"2026-11-24 10:00"}"#), "timestamp");
-    assert_eq!(err_field(r#"{"username":"u","action":"a","timestamp":"2026-11-24T10:00:00"}"#), "timestamp");
-    assert_eq!(err_field(r#"{"username":"u","action":"a","timestamp":1732400000}"#), "timestamp");
-    assert_eq!(err_field(r#"{"username":"u","action":"a","user_agent":["x"]}"#), "user_agent");
+    assert_eq!(
+        err_field(r#"{"username":"u","action":"a","timestamp":"2026-11-24 10:00"}"#),
+        "timestamp"
+    );
+    assert_eq!(
+        err_field(r#"{"username":"u","action":"a","timestamp":"2026-11-24T10:00:00"}"#),
+        "timestamp"
+    );
+    assert_eq!(
+        err_field(r#"{"username":"u","action":"a","timestamp":1732400000}"#),
+        "timestamp"
+    );
+    assert_eq!(
+        err_field(r#"{"username":"u","action":"a","user_agent":["x"]}"#),
+        "user_agent"
+    );
     // An offset is converted to UTC.
     let ts = parse_timestamp("2026-11-25T01:30:00.5+02:00").unwrap();
-    assert_eq!(actlog::record::format_timestamp(ts), "2026-11-24T23:30:00.500Z");
+    assert_eq!(
+        actlog::record::format_timestamp(ts),
+        "2026-11-24T23:30:00.500Z"
+    );
 }
 
 #[test]
@@ -110,7 +155,14 @@ fn stored_lines_keep_unknown_fields_in_order() {
     let r = Record::parse_line(line.as_bytes()).unwrap();
     assert_eq!(r.extra.keys().collect::<Vec<_>>(), ["zeta", "alpha"]);
     assert_eq!(r.to_json(), line);
-    assert_eq!(Record::parse_line(br#"{"username":"u","action":"a","timestamp":"2026-11-24T13:45:12.123Z"}"#).unwrap_err().field, "id");
+    assert_eq!(
+        Record::parse_line(
+            br#"{"username":"u","action":"a","timestamp":"2026-11-24T13:45:12.123Z"}"#
+        )
+        .unwrap_err()
+        .field,
+        "id"
+    );
 }
 
 #[test]
@@ -137,7 +189,9 @@ fn json_leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         any::<String>().prop_map(Value::String),
     ]
 }

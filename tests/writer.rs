@@ -36,31 +36,56 @@ fn writer_is_send_and_sync() {
 fn id_and_timestamp_are_filled_in_from_the_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FixedClock::new(at("2026-11-24T23:59:59.9999Z")));
-    let store = Store::open(dir.path(), Options { clock: clock.clone(), ..Options::default() }).unwrap();
+    let store = Store::open(
+        dir.path(),
+        Options {
+            clock: clock.clone(),
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let w = store.writer();
     let a = w.append(&Activity::new("alice", "login")).unwrap();
     let b = w.append(&Activity::new("alice", "login")).unwrap();
-    assert_eq!(a.timestamp, at("2026-11-24T23:59:59.999Z"), "cut to milliseconds");
+    assert_eq!(
+        a.timestamp,
+        at("2026-11-24T23:59:59.999Z"),
+        "cut to milliseconds"
+    );
     assert_eq!(a.id.get_version_num(), 7);
     assert!(b.id > a.id, "ids from one writer increase");
     clock.set(at("2026-11-25T00:00:00Z"));
     w.append(&Activity::new("alice", "logout")).unwrap();
     let lines = all_lines(dir.path());
     assert_eq!(lines.len(), 3);
-    assert_eq!(day_bytes(dir.path(), "2026-11-24").iter().filter(|&&b| b == b'\n').count(), 2);
+    assert_eq!(
+        day_bytes(dir.path(), "2026-11-24")
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
+        2
+    );
     assert_eq!(lines[2].1.as_ref().unwrap().action, "logout");
-    assert!(String::from_utf8_lossy(&day_bytes(dir.path(), "2026-11-25")).contains("\"timestamp\":\"2026-11-25T00:00:00.000Z\""));
+    assert!(
+        String::from_utf8_lossy(&day_bytes(dir.path(), "2026-11-25"))
+            .contains("\"timestamp\":\"2026-11-25T00:00:00.000Z\"")
+    );
 }
 
 #[test]
 fn a_batch_spanning_midnight_goes_to_two_files_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let w = open(dir.path(), Durability::Flush).writer();
-    let batch: Vec<Activity> = ["2026-11-24T23:59:59.998Z", "2026-11-24T23:59:59.999Z", "2026-11-25T00:00:00.000Z", "2026-11-25T00:00:00.001Z"]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Activity::new("u", format!("a{i}")).at(at(t)))
-        .collect();
+    let batch: Vec<Activity> = [
+        "2026-11-24T23:59:59.998Z",
+        "2026-11-24T23:59:59.999Z",
+        "2026-11-25T00:00:00.000Z",
+        "2026-11-25T00:00:00.001Z",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| Activity::new("u", format!("a{i}")).at(at(t)))
+    .collect();
     w.append_batch(&batch).unwrap();
     let d24 = String::from_utf8(day_bytes(dir.path(), "2026-11-24")).unwrap();
     let d25 = String::from_utf8(day_bytes(dir.path(), "2026-11-25")).unwrap();
@@ -74,9 +99,15 @@ fn a_batch_spanning_midnight_goes_to_two_files_in_order() {
 fn one_invalid_record_refuses_the_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
     let w = open(dir.path(), Durability::Flush).writer();
-    let batch = vec![Activity::new("u", "ok"), Activity::new("", "bad"), Activity::new("u", "ok")];
+    let batch = vec![
+        Activity::new("u", "ok"),
+        Activity::new("", "bad"),
+        Activity::new("u", "ok"),
+    ];
     match w.append_batch(&batch) {
-        Err(Error::InvalidAt { index: 1, source }) => assert!(source.to_string().contains("username")),
+        Err(Error::InvalidAt { index: 1, source }) => {
+            assert!(source.to_string().contains("username"))
+        }
         other => panic!("expected InvalidAt, got {other:?}"),
     }
     assert!(all_lines(dir.path()).is_empty());
@@ -92,7 +123,14 @@ fn lines_over_the_limit_are_refused_not_cut() {
         other => panic!("expected LineTooLong, got {other:?}"),
     }
     assert!(all_lines(dir.path()).is_empty());
-    let roomy = Store::open(dir.path(), Options { max_line_bytes: 1 << 20, ..Options::default() }).unwrap();
+    let roomy = Store::open(
+        dir.path(),
+        Options {
+            max_line_bytes: 1 << 20,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     roomy.writer().append(&big).unwrap();
     assert_eq!(all_lines(dir.path()).len(), 1);
 }
@@ -122,12 +160,14 @@ fn a_writer_waits_for_the_lock_and_then_checks_the_file_is_still_current() {
     let path = dir.path().join("activity-2026-11-24.json");
     let store = open(dir.path(), Durability::Flush);
     let w = store.writer();
-    w.append(&Activity::new("u", "before").at(at("2026-11-24T01:00:00Z"))).unwrap();
+    w.append(&Activity::new("u", "before").at(at("2026-11-24T01:00:00Z")))
+        .unwrap();
     // Someone else (as maintenance does) holds the day's lock.
     let held = fs::File::open(&path).unwrap();
     held.lock().unwrap();
     let appender = std::thread::spawn(move || {
-        w.append(&Activity::new("u", "waited").at(at("2026-11-24T02:00:00Z"))).unwrap();
+        w.append(&Activity::new("u", "waited").at(at("2026-11-24T02:00:00Z")))
+            .unwrap();
     });
     std::thread::sleep(Duration::from_millis(300));
     assert!(!appender.is_finished(), "append must wait for the lock");
@@ -146,7 +186,8 @@ fn a_writer_waits_for_the_lock_and_then_checks_the_file_is_still_current() {
 fn flush_mode_writes_before_append_returns() {
     let dir = tempfile::tempdir().unwrap();
     let w = open(dir.path(), Durability::Flush).writer();
-    w.append(&Activity::new("u", "a").at(at("2026-11-24T01:00:00Z"))).unwrap();
+    w.append(&Activity::new("u", "a").at(at("2026-11-24T01:00:00Z")))
+        .unwrap();
     // Seen by another open file right away, writer still alive.
     assert_eq!(all_lines(dir.path()).len(), 1);
     drop(w);
@@ -157,14 +198,22 @@ fn buffered_mode_writes_within_the_interval_without_being_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         dir.path(),
-        Options { durability: Durability::Buffered, flush_interval: Duration::from_millis(200), ..Options::default() },
+        Options {
+            durability: Durability::Buffered,
+            flush_interval: Duration::from_millis(200),
+            ..Options::default()
+        },
     )
     .unwrap();
     let w = store.writer();
-    w.append(&Activity::new("u", "a").at(at("2026-11-24T01:00:00Z"))).unwrap();
+    w.append(&Activity::new("u", "a").at(at("2026-11-24T01:00:00Z")))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while all_lines(dir.path()).is_empty() {
-        assert!(Instant::now() < deadline, "buffered record never written while the writer lived");
+        assert!(
+            Instant::now() < deadline,
+            "buffered record never written while the writer lived"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(w);
@@ -191,7 +240,10 @@ fn buffered_mode_holds_records_until_flush_close_or_drop() {
     let w = lazy_buffered(dir.path(), 1 << 20);
     w.append(&Activity::new("u", "a").at(t)).unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    assert!(all_lines(dir.path()).is_empty(), "nothing written before the interval");
+    assert!(
+        all_lines(dir.path()).is_empty(),
+        "nothing written before the interval"
+    );
     w.flush().unwrap();
     assert_eq!(all_lines(dir.path()).len(), 1, "flush writes");
     w.append(&Activity::new("u", "b").at(t)).unwrap();
@@ -214,7 +266,11 @@ fn buffered_mode_applies_back_pressure_instead_of_dropping() {
             let w = Arc::clone(&w);
             std::thread::spawn(move || {
                 for i in 0..5000 {
-                    w.append(&Activity::new(format!("t{t}"), format!("a{i}")).at(at("2026-11-24T01:00:00Z"))).unwrap();
+                    w.append(
+                        &Activity::new(format!("t{t}"), format!("a{i}"))
+                            .at(at("2026-11-24T01:00:00Z")),
+                    )
+                    .unwrap();
                 }
             })
         })
@@ -223,7 +279,13 @@ fn buffered_mode_applies_back_pressure_instead_of_dropping() {
         t.join().unwrap();
     }
     Arc::try_unwrap(w).unwrap().close().unwrap();
-    assert_eq!(all_lines(dir.path()).iter().filter(|l| l.1.is_some()).count(), 20_000);
+    assert_eq!(
+        all_lines(dir.path())
+            .iter()
+            .filter(|l| l.1.is_some())
+            .count(),
+        20_000
+    );
 }
 
 #[test]
@@ -235,7 +297,11 @@ fn fsync_mode_groups_concurrent_appends_into_fewer_syncs() {
             let w = Arc::clone(&w);
             std::thread::spawn(move || {
                 for i in 0..150 {
-                    w.append(&Activity::new(format!("t{t}"), format!("a{i}")).at(at("2026-11-24T01:00:00Z"))).unwrap();
+                    w.append(
+                        &Activity::new(format!("t{t}"), format!("a{i}"))
+                            .at(at("2026-11-24T01:00:00Z")),
+                    )
+                    .unwrap();
                 }
             })
         })
@@ -248,11 +314,19 @@ fn fsync_mode_groups_concurrent_appends_into_fewer_syncs() {
     assert!(lines.iter().all(|l| l.1.is_some()));
     // Per thread, order is kept.
     for t in 0..8 {
-        let mine: Vec<_> = lines.iter().filter_map(|l| l.1.as_ref()).filter(|r| r.username == format!("t{t}")).map(|r| r.action.clone()).collect();
+        let mine: Vec<_> = lines
+            .iter()
+            .filter_map(|l| l.1.as_ref())
+            .filter(|r| r.username == format!("t{t}"))
+            .map(|r| r.action.clone())
+            .collect();
         assert_eq!(mine, (0..150).map(|i| format!("a{i}")).collect::<Vec<_>>());
     }
     let syncs = w.fsyncs();
-    assert!(syncs > 0 && syncs < 1200, "8 threads should share syncs: {syncs} fsyncs for 1200 records");
+    assert!(
+        syncs > 0 && syncs < 1200,
+        "8 threads should share syncs: {syncs} fsyncs for 1200 records"
+    );
 }
 
 #[test]
@@ -260,7 +334,11 @@ fn fsync_mode_single_thread_syncs_every_append() {
     let dir = tempfile::tempdir().unwrap();
     let w = open(dir.path(), Durability::Fsync).writer();
     for i in 0..5 {
-        w.append(&Activity::new("u", format!("a{i}")).at(Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap())).unwrap();
+        w.append(
+            &Activity::new("u", format!("a{i}"))
+                .at(Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap()),
+        )
+        .unwrap();
     }
     assert_eq!(w.fsyncs(), 5);
     assert_eq!(all_lines(dir.path()).len(), 5);
@@ -272,9 +350,15 @@ fn store_creates_a_missing_directory_and_refuses_a_file() {
     let nested = dir.path().join("a/b/logs");
     Store::open(&nested, Options::default()).unwrap();
     let mode = fs::metadata(&nested).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o750);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o750
+    );
     let file = dir.path().join("plain-file");
     fs::write(&file, "").unwrap();
     let e = Store::open(&file, Options::default()).unwrap_err();
-    assert!(e.to_string().contains("plain-file") && e.to_string().contains("Not a directory"), "{e}");
+    assert!(
+        e.to_string().contains("plain-file") && e.to_string().contains("Not a directory"),
+        "{e}"
+    );
 }
