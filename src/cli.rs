@@ -82,9 +82,10 @@ pub struct AppendArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch: u32,
 
-    /// Longest record line in bytes; longer records are refused, never cut
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
-    pub max_line_bytes: usize,
+    /// Longest record line in bytes (128 B to 1 GiB); longer records are refused, never cut
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(128..=(1 << 30)))]
+    pub max_line_bytes: u64,
 }
 
 /// `actlog demo`.

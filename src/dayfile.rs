@@ -49,7 +49,7 @@ impl Slot {
                 Some(day) => day,
                 None => self.file.insert(DayFile::open(&self.path)?),
             };
-            if let Err(source) = day.file.lock() {
+            if let Err(source) = lock(&day.file) {
                 self.file = None;
                 return Err(Error::Lock {
                     path: self.path.clone(),
@@ -90,25 +90,32 @@ impl DayFile {
     pub(crate) fn open(path: &Path) -> Result<DayFile> {
         // O_NONBLOCK: opening a planted FIFO must fail, not hang; it is a no-op on files.
         let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-        let created = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .custom_flags(flags)
-            .open(path);
-        let (file, created) = match created {
-            Ok(f) => (f, true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let f = OpenOptions::new()
-                    .read(true)
-                    .append(true)
-                    .custom_flags(flags)
-                    .open(path)
-                    .map_err(|e| open_error(path, e))?;
-                (f, false)
+        let mut attempt = 0;
+        let (file, created) = loop {
+            attempt += 1;
+            let created = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .custom_flags(flags)
+                .open(path);
+            match created {
+                Ok(f) => break (f, true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(open_error(path, e)),
             }
-            Err(e) => return Err(open_error(path, e)),
+            let existing = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .custom_flags(flags)
+                .open(path);
+            match existing {
+                Ok(f) => break (f, false),
+                // Removed between our two opens (maintenance, retention): create it again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < MAX_REOPENS => {}
+                Err(e) => return Err(open_error(path, e)),
+            }
         };
         let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
         if !meta.file_type().is_file() {
@@ -206,6 +213,16 @@ impl DayFile {
             .read_exact_at(&mut last, len - 1)
             .map_err(|e| Error::io(path, "read last byte", e))?;
         Ok(last[0] == b'\n')
+    }
+}
+
+/// Takes the exclusive lock, waiting as long as it takes; a signal does not end the wait.
+fn lock(file: &File) -> io::Result<()> {
+    loop {
+        match file.lock() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
     }
 }
 

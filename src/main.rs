@@ -29,7 +29,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 fn append(dir: &std::path::Path, args: &AppendArgs) -> Result<ExitCode> {
     let options = Options {
         durability: args.durability,
-        max_line_bytes: args.max_line_bytes,
+        max_line_bytes: usize::try_from(args.max_line_bytes)?,
         ..Options::default()
     };
     let store = Store::open(dir, options)?;
@@ -37,7 +37,7 @@ fn append(dir: &std::path::Path, args: &AppendArgs) -> Result<ExitCode> {
     if args.stdin.is_some() {
         // Input may carry whitespace the stored line does not; the stored line's own limit
         // is checked by the writer.
-        let max_input = args.max_line_bytes.saturating_mul(2);
+        let max_input = usize::try_from(args.max_line_bytes)?.saturating_mul(2);
         let result =
             ingest::append_lines(io::stdin().lock(), &writer, args.batch as usize, max_input);
         let closed = writer.close();

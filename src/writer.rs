@@ -14,7 +14,7 @@ use std::fs::{self, DirBuilder, Permissions};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::{ContextV7, Timestamp, Uuid};
 
@@ -270,9 +270,11 @@ pub(crate) struct Shared {
     max_line_bytes: usize,
     clock: Arc<dyn Clock>,
     ids: Mutex<ContextV7>,
-    /// Open day files. The mutex also keeps two threads off one descriptor: flock locks
-    /// belong to the open file, so threads sharing it would not exclude each other.
-    files: Mutex<Vec<(NaiveDate, Slot)>>,
+    /// Open day files, each behind its own mutex. The per-day mutex keeps two threads off
+    /// one descriptor (flock locks belong to the open file, so threads sharing it would
+    /// not exclude each other); being per day, a thread waiting for one day's lock (held
+    /// by maintenance, say) does not hold up appends to another.
+    files: Mutex<Vec<(NaiveDate, Arc<Mutex<Slot>>)>>,
     pub(crate) fsyncs: AtomicU64,
 }
 
@@ -338,10 +340,11 @@ impl Shared {
         runs: &[Run],
         sync: bool,
     ) -> std::result::Result<(), (usize, Error)> {
-        let mut files = self.files();
         let mut written = 0;
         for run in runs {
-            self.slot(&mut files, run.day)
+            let slot = self.slot(run.day);
+            slot.lock()
+                .unwrap_or_else(PoisonError::into_inner)
                 .append(&run.bytes, sync)
                 .map_err(|e| (written, e))?;
             if sync {
@@ -352,25 +355,22 @@ impl Shared {
         Ok(())
     }
 
-    fn files(&self) -> MutexGuard<'_, Vec<(NaiveDate, Slot)>> {
-        self.files.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn slot<'a>(&self, files: &'a mut Vec<(NaiveDate, Slot)>, day: NaiveDate) -> &'a mut Slot {
-        let pos = match files.iter().position(|(d, _)| *d == day) {
-            Some(pos) => pos,
-            None => {
-                if files.len() >= OPEN_DAYS {
-                    // Drop the oldest day: writes to it are rare once a day is over.
-                    if let Some(oldest) = (0..files.len()).min_by_key(|&i| files[i].0) {
-                        files.swap_remove(oldest);
-                    }
-                }
-                let path = self.dir.join(file_name(day, FileKind::Plain));
-                files.push((day, Slot::new(path)));
-                files.len() - 1
+    /// The slot of `day`, opened lazily; keeps at most [`OPEN_DAYS`] days.
+    fn slot(&self, day: NaiveDate) -> Arc<Mutex<Slot>> {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, slot)) = files.iter().find(|(d, _)| *d == day) {
+            return Arc::clone(slot);
+        }
+        if files.len() >= OPEN_DAYS {
+            // Drop the oldest day: writes to it are rare once a day is over. A thread still
+            // using it keeps its own reference until done.
+            if let Some(oldest) = (0..files.len()).min_by_key(|&i| files[i].0) {
+                files.swap_remove(oldest);
             }
-        };
-        &mut files[pos].1
+        }
+        let path = self.dir.join(file_name(day, FileKind::Plain));
+        let slot = Arc::new(Mutex::new(Slot::new(path)));
+        files.push((day, Arc::clone(&slot)));
+        slot
     }
 }

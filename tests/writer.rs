@@ -362,3 +362,41 @@ fn store_creates_a_missing_directory_and_refuses_a_file() {
         "{e}"
     );
 }
+
+#[test]
+fn a_thread_waiting_for_one_days_lock_does_not_hold_up_another_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Arc::new(open(dir.path(), Durability::Flush).writer());
+    let yesterday = at("2026-11-24T23:00:00Z");
+    let today = at("2026-11-25T01:00:00Z");
+    w.append(&Activity::new("u", "a").at(yesterday)).unwrap();
+    // Maintenance holds yesterday's lock (say, compressing it).
+    let held = fs::File::open(dir.path().join("activity-2026-11-24.json")).unwrap();
+    held.lock().unwrap();
+    let late = {
+        let w = Arc::clone(&w);
+        std::thread::spawn(move || w.append(&Activity::new("u", "late").at(yesterday)).unwrap())
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let current = {
+        let w = Arc::clone(&w);
+        std::thread::spawn(move || {
+            w.append(&Activity::new("u", "today").at(today)).unwrap();
+            tx.send(()).unwrap();
+        })
+    };
+    let done = rx.recv_timeout(Duration::from_secs(10));
+    assert!(
+        !late.is_finished(),
+        "the late record must still wait for yesterday's lock"
+    );
+    held.unlock().unwrap();
+    late.join().unwrap();
+    current.join().unwrap();
+    assert!(
+        done.is_ok(),
+        "today's append was held up by yesterday's lock"
+    );
+    assert_eq!(all_lines(dir.path()).len(), 3);
+}
