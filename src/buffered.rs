@@ -207,18 +207,19 @@ fn run(shared: &Shared, inner: &Inner) {
     loop {
         // Sleep until there is a reason to write. While writes fail, only the interval,
         // a flush or closing retries them, so a full disk is not hammered.
-        loop {
-            let now = Instant::now();
-            let large = state.queued_bytes >= inner.write_at() && state.failing.is_none();
-            if state.closing || state.flush_requested > state.flushed || large || now >= deadline {
-                break;
-            }
-            state = inner
-                .wake
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let write_at = inner.write_at();
+        state = inner
+            .wake
+            .wait_timeout_while(
+                state,
+                deadline.saturating_duration_since(Instant::now()),
+                |s| {
+                    let large = s.queued_bytes >= write_at && s.failing.is_none();
+                    !(s.closing || s.flush_requested > s.flushed || large)
+                },
+            )
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
         let generation = state.flush_requested;
         let closing = state.closing;
         let runs = std::mem::take(&mut state.queue);

@@ -88,25 +88,17 @@ impl GroupCommit {
     /// callers and never waits.
     fn gather<'a>(
         &self,
-        mut state: std::sync::MutexGuard<'a, State>,
+        state: std::sync::MutexGuard<'a, State>,
     ) -> std::sync::MutexGuard<'a, State> {
         let expected = state.queue.len() + state.results.len();
         if expected <= state.queue.len() {
             return state;
         }
-        let deadline = Instant::now() + (state.last_sync / 2).min(MAX_GATHER);
-        while state.queue.len() < expected {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            state = self
-                .arrived
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        state
+        let wait = (state.last_sync / 2).min(MAX_GATHER);
+        self.arrived
+            .wait_timeout_while(state, wait, |s| s.queue.len() < expected)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
     }
 }
 

@@ -25,6 +25,24 @@ fn open(dir: &std::path::Path, durability: Durability) -> Store {
     .unwrap()
 }
 
+/// Appends `each` records named `t{thread}`/`a{i}` from each of `threads` threads at once.
+fn append_from_threads(w: &Arc<Writer>, threads: usize, each: usize) {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let w = Arc::clone(w);
+            std::thread::spawn(move || {
+                for i in 0..each {
+                    let a = Activity::new(format!("t{t}"), format!("a{i}"));
+                    w.append(&a.at(at("2026-11-24T01:00:00Z"))).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
 #[test]
 fn writer_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
@@ -261,23 +279,7 @@ fn buffered_mode_applies_back_pressure_instead_of_dropping() {
     // A one-byte queue and a one-hour interval: callers block on the full queue, and a
     // full queue must wake the thread rather than wait for the timer.
     let w = Arc::new(lazy_buffered(dir.path(), 1));
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let w = Arc::clone(&w);
-            std::thread::spawn(move || {
-                for i in 0..5000 {
-                    w.append(
-                        &Activity::new(format!("t{t}"), format!("a{i}"))
-                            .at(at("2026-11-24T01:00:00Z")),
-                    )
-                    .unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    append_from_threads(&w, 4, 5000);
     Arc::try_unwrap(w).unwrap().close().unwrap();
     assert_eq!(
         all_lines(dir.path())
@@ -292,23 +294,7 @@ fn buffered_mode_applies_back_pressure_instead_of_dropping() {
 fn fsync_mode_groups_concurrent_appends_into_fewer_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let w = Arc::new(open(dir.path(), Durability::Fsync).writer());
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let w = Arc::clone(&w);
-            std::thread::spawn(move || {
-                for i in 0..150 {
-                    w.append(
-                        &Activity::new(format!("t{t}"), format!("a{i}"))
-                            .at(at("2026-11-24T01:00:00Z")),
-                    )
-                    .unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    append_from_threads(&w, 8, 150);
     let lines = all_lines(dir.path());
     assert_eq!(lines.len(), 1200);
     assert!(lines.iter().all(|l| l.1.is_some()));
