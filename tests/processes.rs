@@ -140,6 +140,9 @@ fn writers_killed_at_random_moments_leave_whole_lines_and_unbroken_prefixes() {
         "{victims_that_wrote} of 24 killed writers had written before the kill; {} bad lines",
         bad.len()
     );
+    // The 16 flush/fsync victims write within milliseconds; the 8 buffered ones are
+    // killed inside their 1-second interval and usually write nothing (those records were
+    // never flushed, so losing them is allowed: each writer's output is still a prefix).
     assert!(
         victims_that_wrote >= 12,
         "only {victims_that_wrote} of 24 killed writers wrote before dying; the test is not exercising kills"
