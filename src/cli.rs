@@ -1,6 +1,8 @@
 //! The command line of CONTRACT section 4, defined once: `--help`, man page and shell
 //! completions are all generated from these types.
 
+use crate::filter::FilterSpec;
+use crate::output::{ColorChoice, Format};
 use crate::writer::{DEFAULT_MAX_LINE_BYTES, Durability};
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
@@ -16,6 +18,16 @@ pub struct Cli {
     /// Log directory [default: ./logs]
     #[arg(long, global = true, env = "ACTLOG_DIR", value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Pretend the current time is TIME (RFC 3339), for tests and reproducible reports
+    #[arg(
+        long,
+        global = true,
+        env = "ACTLOG_NOW",
+        value_name = "TIME",
+        hide = true
+    )]
+    pub now: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -34,8 +46,134 @@ impl Cli {
 pub enum Command {
     /// Append one record, or JSON Lines from standard input with `append -`
     Append(AppendArgs),
+    /// Print matching records, oldest first
+    Query(QueryArgs),
+    /// Print the last N matching records; with -f, keep printing new ones
+    Tail(TailArgs),
     /// Write a demo log directory from several processes at once and check every line
     Demo(DemoArgs),
+}
+
+/// The filters shared by `query` and `tail`. All given filters must match; a repeated
+/// `--user`, `--action` or `--ip` matches any of its values; repeated `--where` and `-g`
+/// must all hold.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Records at or after TIME: RFC 3339, a date, @EPOCH, now, today, yesterday, or 15m, -2h, 7d ago
+    #[arg(short = 'S', long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Records before TIME (same forms as --since)
+    #[arg(short = 'U', long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Exact, case-sensitive user name (repeat for any of several)
+    #[arg(long = "user", value_name = "NAME")]
+    pub users: Vec<String>,
+
+    /// Action glob such as 'report.*' (repeat for any of several)
+    #[arg(long = "action", value_name = "GLOB")]
+    pub actions: Vec<String>,
+
+    /// Client address or CIDR network such as 203.0.113.0/24 (repeat for any of several)
+    #[arg(long = "ip", value_name = "ADDR")]
+    pub ips: Vec<String>,
+
+    /// 'FIELD OP VALUE' with OP one of = != ~ > >= < <=, FIELD such as details.reportId (repeat: all must hold)
+    #[arg(long = "where", value_name = "COND")]
+    pub wheres: Vec<String>,
+
+    /// Regular expression searched in the stored line (repeat: all must match)
+    #[arg(short = 'g', long = "grep", value_name = "REGEX")]
+    pub greps: Vec<String>,
+
+    /// Any damaged line or file is an error (exit 2); every line is fully validated
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl FilterArgs {
+    /// The filter flags as a specification for [`crate::filter::Filter::new`].
+    pub fn spec(&self) -> FilterSpec {
+        FilterSpec {
+            since: self.since.clone(),
+            until: self.until.clone(),
+            users: self.users.clone(),
+            actions: self.actions.clone(),
+            ips: self.ips.clone(),
+            wheres: self.wheres.clone(),
+            greps: self.greps.clone(),
+        }
+    }
+}
+
+/// How results are printed, shared by `query` and `tail`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Output format [default: pretty on a terminal, else json]
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Colour: auto (terminal only, not with NO_COLOR or TERM=dumb), always, never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+/// `actlog query`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 something matched, 1 nothing matched, 2 error.\n\nExamples:\n  actlog query --user alice --since yesterday --until today\n  actlog query --action 'report.*' --where 'details.durationMs>400' -o table\n  actlog query --since 7d --count-by action"
+)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub filters: FilterArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputArgs,
+
+    /// Stop after N matches
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    /// Newest first (exactly the reverse of stored order)
+    #[arg(short = 'r', long)]
+    pub reverse: bool,
+
+    /// Print only the number of matches
+    #[arg(short = 'c', long, conflicts_with = "count_by")]
+    pub count: bool,
+
+    /// Print each value of FIELD (e.g. action, details.property) with its count, most frequent first
+    #[arg(long, value_name = "FIELD")]
+    pub count_by: Option<String>,
+}
+
+/// `actlog tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub filters: FilterArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputArgs,
+
+    /// How many of the last matching records to print
+    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
+    pub lines: u64,
+
+    /// Keep printing new matching records as they are appended, across day rollover
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// With -f: check for new records every INTERVAL (e.g. 500ms, 2s) instead of waiting
+    /// for file-system events; automatic where events are unavailable. Needed on network
+    /// volumes, where other machines' writes raise no events
+    #[arg(long, value_name = "INTERVAL", requires = "follow")]
+    pub poll: Option<String>,
 }
 
 /// `actlog append`.

@@ -38,10 +38,17 @@ pub mod clock;
 mod dayfile;
 pub mod demo;
 pub mod error;
+pub mod filter;
+pub mod follow;
 mod group;
+pub mod gzmeta;
 pub mod ingest;
 pub mod layout;
+pub mod output;
+pub mod query;
 pub mod record;
+pub mod scan;
+pub mod timeexpr;
 pub mod writer;
 
 pub use clock::{Clock, FixedClock, SystemClock};

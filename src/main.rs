@@ -1,11 +1,22 @@
 //! The `actlog` command: parses arguments, calls the library, prints.
 
-use actlog::cli::{AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs};
+use actlog::cli::{
+    AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs, OutputArgs, QueryArgs, TailArgs,
+};
+use actlog::filter::Filter;
+use actlog::follow::{Follower, Waiter};
+use actlog::output::{Format, Printer, print_counts};
+use actlog::query::{self, CountBy, Outcome, Query};
 use actlog::record::{parse_ip, parse_timestamp};
-use actlog::{Activity, Options, Store, demo, ingest};
+use actlog::timeexpr::parse_interval;
+use actlog::{Activity, Options, Record, Store, demo, ingest};
 use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, Utc};
 use clap::Parser;
-use std::io::{self, Write};
+use std::collections::HashMap;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -20,13 +31,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
+    let now = match &cli.now {
+        Some(t) => parse_timestamp(t).context("--now (ACTLOG_NOW)")?,
+        None => Utc::now(),
+    };
     match &cli.command {
         Command::Append(args) => append(&cli.dir_or(DEFAULT_DIR), args),
+        Command::Query(args) => query_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
+        Command::Tail(args) => tail_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Demo(args) => run_demo(&cli.dir_or(demo::DEFAULT_DEMO_DIR), args),
     }
 }
 
-fn append(dir: &std::path::Path, args: &AppendArgs) -> Result<ExitCode> {
+fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
     let options = Options {
         durability: args.durability,
         max_line_bytes: usize::try_from(args.max_line_bytes)?,
@@ -82,11 +99,198 @@ fn append(dir: &std::path::Path, args: &AppendArgs) -> Result<ExitCode> {
     let mut line = Vec::new();
     activity.write_json(stamp.id, stamp.timestamp, &mut line);
     line.push(b'\n');
-    print_ignoring_closed_pipe(&line)?;
-    Ok(ExitCode::SUCCESS)
+    match write_stdout(&line) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(anyhow!(e).context("writing to standard output"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
-fn run_demo(dir: &std::path::Path, args: &DemoArgs) -> Result<ExitCode> {
+/// The output format and whether to colour, from the flags and the terminal.
+fn output_choice(o: &OutputArgs) -> (Format, bool) {
+    let tty = io::stdout().is_terminal();
+    let format = o
+        .format
+        .unwrap_or(if tty { Format::Pretty } else { Format::Json });
+    let no_color = std::env::var("NO_COLOR").ok();
+    let term = std::env::var("TERM").ok();
+    (
+        format,
+        o.color.enabled(tty, no_color.as_deref(), term.as_deref()),
+    )
+}
+
+fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    let filter = Filter::new(&args.filters.spec(), now)?;
+    let mut count_by = args.count_by.as_deref().map(CountBy::new).transpose()?;
+    let q = Query {
+        filter,
+        limit: args.limit,
+        reverse: args.reverse,
+        strict: args.filters.strict,
+    };
+    let (format, color) = output_choice(&args.output);
+    let mut write_error = None;
+    let outcome = if args.count {
+        let outcome = query::run(dir, &q, &mut |_, _| ControlFlow::Continue(()))?;
+        write_error = write_stdout(format!("{}\n", outcome.matched).as_bytes()).err();
+        outcome
+    } else if let Some(cb) = &mut count_by {
+        query::run(dir, &q, &mut |_, r| {
+            cb.add(r);
+            ControlFlow::Continue(())
+        })?
+    } else {
+        let mut printer = Printer::new(BufWriter::new(io::stdout().lock()), format, color);
+        let outcome = query::run(dir, &q, &mut |line, r| match printer.record(line, r) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_error = Some(e);
+                ControlFlow::Break(())
+            }
+        })?;
+        if write_error.is_none() {
+            write_error = printer.finish().err();
+        }
+        outcome
+    };
+    if let Some(cb) = count_by {
+        write_error = print_counts(&mut io::stdout().lock(), cb.into_counts(), format).err();
+    }
+    finish(&outcome, write_error, args.filters.strict)
+}
+
+fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    let filter = Filter::new(&args.filters.spec(), now)?;
+    let poll = args
+        .poll
+        .as_deref()
+        .map(parse_interval)
+        .transpose()
+        .map_err(|e| anyhow!("--poll {e}"))?;
+    let strict = args.filters.strict;
+    // Start following before reading the past, up to exactly where following begins.
+    let (follower, ends) = if args.follow {
+        Follower::start(dir).map(|(f, e)| (Some(f), e))?
+    } else {
+        (None, HashMap::new())
+    };
+    let q = Query {
+        filter,
+        limit: Some(args.lines),
+        reverse: true,
+        strict,
+    };
+    let mut last: Vec<(Vec<u8>, Record)> = Vec::new();
+    let mut outcome = Outcome::default();
+    if args.lines > 0 {
+        outcome = query::run_upto(dir, &q, &ends, &mut |line, r| {
+            last.push((line.to_vec(), r.clone()));
+            ControlFlow::Continue(())
+        })?;
+    }
+    let (format, color) = output_choice(&args.output);
+    let mut printer = Printer::new(BufWriter::new(io::stdout().lock()), format, color);
+    let mut write_error = None;
+    for (line, r) in last.iter().rev() {
+        if let Err(e) = printer.record(line, r) {
+            write_error = Some(e);
+            break;
+        }
+    }
+    if write_error.is_none() {
+        write_error = printer.finish().err();
+    }
+    let Some(mut follower) = follower else {
+        return finish(&outcome, write_error, strict);
+    };
+    if write_error.is_some() {
+        return finish(&outcome, write_error, strict);
+    }
+    report_damage(&outcome);
+    if strict && outcome.damaged > 0 {
+        return Ok(ExitCode::from(2));
+    }
+    let follow_query = Query {
+        filter: q.filter,
+        limit: None,
+        reverse: false,
+        strict,
+    };
+    let mut waiter = Waiter::new(dir, poll);
+    loop {
+        let mut write_error = None;
+        let (flow, seen) = follower.read_matching(&follow_query, &mut |line, r| match printer
+            .record(line, r)
+        {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_error = Some(e);
+                ControlFlow::Break(())
+            }
+        })?;
+        if write_error.is_none() {
+            write_error = printer.finish().err();
+        }
+        report_damage(&seen);
+        match write_error {
+            Some(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Some(e) => return Err(anyhow!(e).context("writing to standard output")),
+            None => {}
+        }
+        if flow.is_break() || (strict && seen.damaged > 0) {
+            return Ok(ExitCode::from(if strict && seen.damaged > 0 {
+                2
+            } else {
+                0
+            }));
+        }
+        waiter.wait();
+    }
+}
+
+/// Damage summary on stderr, a write error, and the exit status: 0 something matched,
+/// 1 nothing matched, 2 error (or damage under `--strict`).
+fn finish(outcome: &Outcome, write_error: Option<io::Error>, strict: bool) -> Result<ExitCode> {
+    match write_error {
+        // The reader went away (`| head`): not an error.
+        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Some(e) => return Err(anyhow!(e).context("writing to standard output")),
+        None => {}
+    }
+    report_damage(outcome);
+    Ok(if strict && outcome.damaged > 0 {
+        ExitCode::from(2)
+    } else if outcome.matched > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Lists skipped damage on stderr, briefly.
+fn report_damage(outcome: &Outcome) {
+    const SHOWN: usize = 20;
+    if outcome.damaged == 0 {
+        return;
+    }
+    eprintln!(
+        "actlog: skipped {} damaged line(s) or file(s):",
+        outcome.damaged
+    );
+    for d in outcome.damage.iter().take(SHOWN) {
+        eprintln!("  {d}");
+    }
+    if outcome.damaged > SHOWN as u64 {
+        eprintln!(
+            "  ... and {} more (use --strict to stop at damage)",
+            outcome.damaged - SHOWN as u64
+        );
+    }
+}
+
+fn run_demo(dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the actlog executable")?;
     let report = demo::run(&exe, dir, args.processes, args.records)?;
     let secs = report.elapsed.as_secs_f64();
@@ -111,7 +315,12 @@ fn run_demo(dir: &std::path::Path, args: &DemoArgs) -> Result<ExitCode> {
     for line in &report.sample {
         out += &format!("  {line}\n");
     }
-    print_ignoring_closed_pipe(out.as_bytes())?;
+    match write_stdout(out.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(anyhow!(e).context("writing to standard output"));
+        }
+        _ => {}
+    }
     let healthy = report.bad_lines == 0 && report.ids_unique && report.order_kept;
     Ok(if healthy {
         ExitCode::SUCCESS
@@ -120,11 +329,8 @@ fn run_demo(dir: &std::path::Path, args: &DemoArgs) -> Result<ExitCode> {
     })
 }
 
-/// Prints to stdout; a reader that went away (`| head`) is not an error.
-fn print_ignoring_closed_pipe(bytes: &[u8]) -> Result<()> {
+fn write_stdout(bytes: &[u8]) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other.context("writing to standard output")?),
-    }
+    out.write_all(bytes)?;
+    out.flush()
 }

@@ -1,0 +1,578 @@
+//! Reading a day's files line by line, forwards or backwards, with bounded memory:
+//! the `.gz` (every gzip member) then the plain file, skipping the part of the plain file
+//! that a member says it already holds, and reporting damage instead of stopping.
+
+use crate::error::{Error, Result};
+use crate::gzmeta::{self, Covers};
+use crate::layout::{DayFiles, FileKind, file_name};
+use chrono::NaiveDate;
+use memchr::{memchr, memrchr};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Lines longer than this are skipped (and reported) without being held in memory.
+pub const MAX_LINE: usize = 1 << 20;
+const CHUNK: usize = 256 * 1024;
+
+/// What is wrong with a line or a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DamageKind {
+    /// A line cut short (by a crash, or a truncated file).
+    TornLine,
+    /// Not JSON.
+    InvalidJson,
+    /// Not UTF-8.
+    InvalidUtf8,
+    /// Holds NUL bytes (a file system's zero-filled hole after a crash).
+    NulBytes,
+    /// JSON, but not a valid record.
+    InvalidRecord,
+    /// Longer than [`MAX_LINE`]; skipped unread.
+    LineTooLong,
+    /// A gzip member cut short.
+    TruncatedGzip,
+    /// A gzip member whose data or checksum is wrong.
+    CorruptGzip,
+    /// Bytes after the last gzip member that are not a gzip member.
+    TrailingGarbage,
+    /// A file that could not be opened or read (a symlink, a permission problem).
+    Unreadable,
+}
+
+impl DamageKind {
+    /// Short human name.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DamageKind::TornLine => "torn line",
+            DamageKind::InvalidJson => "invalid JSON",
+            DamageKind::InvalidUtf8 => "invalid UTF-8",
+            DamageKind::NulBytes => "NUL bytes",
+            DamageKind::InvalidRecord => "invalid record",
+            DamageKind::LineTooLong => "line too long",
+            DamageKind::TruncatedGzip => "truncated gzip",
+            DamageKind::CorruptGzip => "corrupt gzip",
+            DamageKind::TrailingGarbage => "trailing garbage",
+            DamageKind::Unreadable => "unreadable file",
+        }
+    }
+}
+
+/// One damaged line or file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The file.
+    pub path: PathBuf,
+    /// Line number (from 1) when known; reading backwards or after a skipped prefix
+    /// only knows the byte offset.
+    pub line: Option<u64>,
+    /// Byte offset in the file's (decompressed) content.
+    pub offset: u64,
+    /// What kind of damage.
+    pub kind: DamageKind,
+    /// Details for a human.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(
+                f,
+                "{}:{line}: {}",
+                self.path.display(),
+                self.kind.describe()
+            )?,
+            None => write!(
+                f,
+                "{} (byte {}): {}",
+                self.path.display(),
+                self.offset,
+                self.kind.describe()
+            )?,
+        }
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a line was found.
+#[derive(Debug, Clone, Copy)]
+pub struct Loc<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// Line number from 1, when known.
+    pub line: Option<u64>,
+    /// Byte offset of the line's start in the (decompressed) content.
+    pub offset: u64,
+}
+
+/// Receives lines and damage from a scan.
+pub trait Sink {
+    /// A complete line, without its newline. `Break` ends the scan.
+    fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()>;
+    /// Something that could not be read as lines.
+    fn damage(&mut self, damage: Damage);
+}
+
+/// Reads one day: forwards, `.gz` then plain; backwards, exactly the reverse.
+pub fn scan_day(
+    dir: &Path,
+    day: NaiveDate,
+    files: DayFiles,
+    reverse: bool,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    scan_day_upto(dir, day, files, reverse, None, sink)
+}
+
+/// [`scan_day`], reading the plain file only up to `plain_end` bytes when given (where a
+/// follower takes over).
+pub fn scan_day_upto(
+    dir: &Path,
+    day: NaiveDate,
+    files: DayFiles,
+    reverse: bool,
+    plain_end: Option<u64>,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    let plain_path = dir.join(file_name(day, FileKind::Plain));
+    let gz_path = dir.join(file_name(day, FileKind::Gzip));
+    // The plain file first: if maintenance folds it into the .gz and removes it after
+    // this, the .gz opened next holds its records and says so, and they are skipped.
+    let plain = if files.plain {
+        open_read(&plain_path, sink)?
+    } else {
+        None
+    };
+    let gz = if files.gzip {
+        open_read(&gz_path, sink)?
+    } else {
+        None
+    };
+    let mut covers = Vec::new();
+    if !reverse {
+        if let Some(gz) = gz
+            && read_gz(&gz_path, gz, &mut covers, sink)?.is_break()
+        {
+            return Ok(ControlFlow::Break(()));
+        }
+        if let Some(plain) = plain {
+            let skip = covered(&plain_path, &plain, &covers)?;
+            return read_plain_forward(&plain_path, plain, skip, plain_end, sink);
+        }
+        return Ok(ControlFlow::Continue(()));
+    }
+    // Backwards: the .gz must be inflated whole (its coverage is needed before the plain
+    // file, and gzip cannot be read from the end); the plain file is read from its end.
+    let mut inflated = Inflated::default();
+    if let Some(gz) = gz {
+        // Collecting into memory never stops early.
+        let _ = read_gz(&gz_path, gz, &mut covers, &mut inflated)?;
+        for d in inflated.damage.drain(..) {
+            sink.damage(d);
+        }
+    }
+    let content = inflated.content;
+    if let Some(plain) = plain {
+        let skip = covered(&plain_path, &plain, &covers)?;
+        if read_plain_backward(&plain_path, &plain, skip, plain_end, sink)?.is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    let mut end = content.len();
+    while end > 0 {
+        let body_end = end - 1; // the newline
+        let start = memrchr(b'\n', &content[..body_end]).map_or(0, |i| i + 1);
+        let loc = Loc {
+            path: &gz_path,
+            line: None,
+            offset: start as u64,
+        };
+        if sink.line(&content[start..body_end], loc).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+        end = start;
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// A whole `.gz` day in memory, for reading it backwards.
+#[derive(Default)]
+struct Inflated {
+    content: Vec<u8>,
+    damage: Vec<Damage>,
+}
+
+impl Sink for Inflated {
+    fn line(&mut self, line: &[u8], _: Loc<'_>) -> ControlFlow<()> {
+        self.content.extend_from_slice(line);
+        self.content.push(b'\n');
+        ControlFlow::Continue(())
+    }
+    fn damage(&mut self, damage: Damage) {
+        self.damage.push(damage);
+    }
+}
+
+/// Opens a day file for reading without following a symlink; `None` if it vanished
+/// (retention, or maintenance folded it) or cannot be read (reported as damage).
+pub fn open_read(path: &Path, sink: &mut dyn Sink) -> Result<Option<File>> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            let detail = if e.raw_os_error() == Some(libc::ELOOP) {
+                "a symbolic link; not followed".to_owned()
+            } else {
+                e.to_string()
+            };
+            sink.damage(Damage {
+                path: path.into(),
+                line: None,
+                offset: 0,
+                kind: DamageKind::Unreadable,
+                detail,
+            });
+            return Ok(None);
+        }
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if !meta.is_file() {
+        sink.damage(Damage {
+            path: path.into(),
+            line: None,
+            offset: 0,
+            kind: DamageKind::Unreadable,
+            detail: "not a regular file".into(),
+        });
+        return Ok(None);
+    }
+    Ok(Some(file))
+}
+
+/// Bytes at the start of `plain` already held by the `.gz`.
+fn covered(path: &Path, plain: &File, covers: &[Covers]) -> Result<u64> {
+    if covers.is_empty() {
+        return Ok(0);
+    }
+    let len = plain
+        .metadata()
+        .map_err(|e| Error::io(path, "stat", e))?
+        .len();
+    let mut head = vec![0u8; usize::try_from(gzmeta::HEAD_LEN.min(len)).unwrap_or(0)];
+    plain
+        .read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io(path, "read", e))?;
+    Ok(gzmeta::covered_prefix(covers, &head, len))
+}
+
+/// Splits a byte stream into lines, holding at most [`MAX_LINE`] bytes of one line.
+struct Lines {
+    /// The current line's bytes so far, unless it is over the limit.
+    buf: Vec<u8>,
+    /// Bytes of the current line seen so far, kept or not.
+    cur_len: u64,
+    /// Line number of the current line, from 1.
+    next_line: u64,
+    /// Offset of the current line's start.
+    next_offset: u64,
+    numbered: bool,
+}
+
+/// Receives each piece of a split stream: the piece, its line number, its offset.
+type PieceFn<'f> = dyn FnMut(Piece<'_>, Option<u64>, u64) -> ControlFlow<()> + 'f;
+
+enum Piece<'a> {
+    Line(&'a [u8]),
+    TooLong,
+}
+
+impl Lines {
+    fn new(start_offset: u64, numbered: bool) -> Lines {
+        Lines {
+            buf: Vec::new(),
+            cur_len: 0,
+            next_line: 1,
+            next_offset: start_offset,
+            numbered,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8], f: &mut PieceFn<'_>) -> ControlFlow<()> {
+        while let Some(i) = memchr(b'\n', data) {
+            let part = &data[..i];
+            let line = self.numbered.then_some(self.next_line);
+            let offset = self.next_offset;
+            let total = self.cur_len + i as u64;
+            let flow = if total > MAX_LINE as u64 {
+                f(Piece::TooLong, line, offset)
+            } else if self.buf.is_empty() {
+                f(Piece::Line(part), line, offset)
+            } else {
+                self.buf.extend_from_slice(part);
+                f(Piece::Line(&self.buf), line, offset)
+            };
+            self.next_offset = offset + total + 1;
+            self.next_line += 1;
+            self.buf.clear();
+            self.cur_len = 0;
+            flow?;
+            data = &data[i + 1..];
+        }
+        self.cur_len += data.len() as u64;
+        if self.cur_len <= MAX_LINE as u64 {
+            self.buf.extend_from_slice(data);
+        } else {
+            self.buf.clear();
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Whether an unterminated line is left over.
+    fn has_partial(&self) -> bool {
+        self.cur_len > 0
+    }
+}
+
+fn line_piece(
+    path: &Path,
+    sink: &mut dyn Sink,
+    piece: Piece<'_>,
+    line: Option<u64>,
+    offset: u64,
+) -> ControlFlow<()> {
+    match piece {
+        Piece::Line(bytes) => sink.line(bytes, Loc { path, line, offset }),
+        Piece::TooLong => {
+            sink.damage(Damage {
+                path: path.into(),
+                line,
+                offset,
+                kind: DamageKind::LineTooLong,
+                detail: format!("over {MAX_LINE} bytes; skipped"),
+            });
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// Reads every gzip member of `file` in order, as one stream of lines; records each
+/// member's coverage marker. Damage ends the file but not the scan.
+fn read_gz(
+    path: &Path,
+    file: File,
+    covers: &mut Vec<Covers>,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    let mut input = BufReader::with_capacity(CHUNK, file);
+    let mut lines = Lines::new(0, true);
+    let mut buf = vec![0u8; CHUNK];
+    let mut member = 0u32;
+    loop {
+        match input.fill_buf() {
+            Ok([]) => break,
+            Ok(_) => {}
+            Err(e) => return Err(Error::io(path, "read", e)),
+        }
+        let mut decoder = flate2::bufread::GzDecoder::new(input);
+        let mut produced = 0usize;
+        let failure = loop {
+            match decoder.read(&mut buf) {
+                Ok(0) => break None,
+                Ok(n) => {
+                    produced += n;
+                    let flow = lines.feed(&buf[..n], &mut |piece, line, offset| {
+                        line_piece(path, sink, piece, line, offset)
+                    });
+                    if flow.is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Some(e),
+            }
+        };
+        if let Some(e) = failure {
+            let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
+                DamageKind::TruncatedGzip
+            } else if member > 0 && produced == 0 && decoder.header().is_none() {
+                DamageKind::TrailingGarbage
+            } else {
+                DamageKind::CorruptGzip
+            };
+            let detail = format!("member {}: {e}", member + 1);
+            if lines.has_partial() {
+                sink.damage(Damage {
+                    path: path.into(),
+                    line: Some(lines.next_line),
+                    offset: lines.next_offset,
+                    kind: DamageKind::TornLine,
+                    detail: "cut off by the gzip damage below".into(),
+                });
+            }
+            sink.damage(Damage {
+                path: path.into(),
+                line: None,
+                offset: lines.next_offset,
+                kind,
+                detail,
+            });
+            return Ok(ControlFlow::Continue(()));
+        }
+        if let Some(c) = decoder
+            .header()
+            .and_then(|h| h.extra())
+            .and_then(gzmeta::decode_extra)
+        {
+            covers.push(c);
+        }
+        input = decoder.into_inner();
+        member += 1;
+    }
+    if lines.has_partial() {
+        sink.damage(Damage {
+            path: path.into(),
+            line: Some(lines.next_line),
+            offset: lines.next_offset,
+            kind: DamageKind::TornLine,
+            detail: "no newline at the end of the compressed day".into(),
+        });
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// Reads a plain day file from `skip`. A last line without a newline is being written
+/// (or was torn by a crash): it is not returned; `verify` reports it if it stays.
+fn read_plain_forward(
+    path: &Path,
+    file: File,
+    skip: u64,
+    end: Option<u64>,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    let mut file = file.take(end.map_or(u64::MAX, |e| e.saturating_sub(skip)));
+    file.get_mut()
+        .seek(SeekFrom::Start(skip))
+        .map_err(|e| Error::io(path, "seek", e))?;
+    let mut lines = Lines::new(skip, skip == 0);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, "read", e)),
+        };
+        let flow = lines.feed(&buf[..n], &mut |piece, line, offset| {
+            line_piece(path, sink, piece, line, offset)
+        });
+        if flow.is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// Reads a plain day file backwards from its last complete line down to `skip`.
+fn read_plain_backward(
+    path: &Path,
+    file: &File,
+    skip: u64,
+    end: Option<u64>,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "stat", e))?
+        .len();
+    let len = end.map_or(len, |e| e.min(len));
+    let mut pos = len;
+    // Bytes after the current chunk that belong to a line whose start is not read yet.
+    let mut tail: Vec<u8> = Vec::new();
+    let mut overlong = false;
+    let mut seen_newline = false;
+    while pos > skip {
+        let take = (pos - skip).min(CHUNK as u64);
+        let start = pos - take;
+        let mut chunk = vec![0u8; take as usize];
+        file.read_exact_at(&mut chunk, start)
+            .map_err(|e| Error::io(path, "read", e))?;
+        chunk.extend_from_slice(&tail);
+        tail.clear();
+        let mut end = chunk.len();
+        while let Some(i) = memrchr(b'\n', &chunk[..end]) {
+            if seen_newline {
+                let body = &chunk[i + 1..end];
+                let offset = start + i as u64 + 1;
+                if overlong || body.len() > MAX_LINE {
+                    sink.damage(Damage {
+                        path: path.into(),
+                        line: None,
+                        offset,
+                        kind: DamageKind::LineTooLong,
+                        detail: format!("over {MAX_LINE} bytes; skipped"),
+                    });
+                } else if sink
+                    .line(
+                        body,
+                        Loc {
+                            path,
+                            line: None,
+                            offset,
+                        },
+                    )
+                    .is_break()
+                {
+                    return Ok(ControlFlow::Break(()));
+                }
+                overlong = false;
+            }
+            // Bytes after the file's last newline are an unfinished line: not returned.
+            seen_newline = true;
+            end = i;
+        }
+        if seen_newline {
+            if overlong || end > MAX_LINE {
+                overlong = true;
+            } else {
+                tail.extend_from_slice(&chunk[..end]);
+            }
+        }
+        pos = start;
+    }
+    if seen_newline && (overlong || !tail.is_empty() || skip < len) {
+        // The first line of the range (it starts at `skip`, a line boundary).
+        if overlong || tail.len() > MAX_LINE {
+            sink.damage(Damage {
+                path: path.into(),
+                line: Some(1).filter(|_| skip == 0),
+                offset: skip,
+                kind: DamageKind::LineTooLong,
+                detail: format!("over {MAX_LINE} bytes; skipped"),
+            });
+        } else if !(tail.is_empty() && skip == len)
+            && sink
+                .line(
+                    &tail,
+                    Loc {
+                        path,
+                        line: Some(1).filter(|_| skip == 0),
+                        offset: skip,
+                    },
+                )
+                .is_break()
+        {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
