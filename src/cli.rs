@@ -60,11 +60,11 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct FilterArgs {
     /// Records at or after TIME: RFC 3339, a date, @EPOCH, now, today, yesterday, or 15m, -2h, 7d ago
-    #[arg(short = 'S', long, value_name = "TIME")]
+    #[arg(short = 'S', long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
 
     /// Records before TIME (same forms as --since)
-    #[arg(short = 'U', long, value_name = "TIME")]
+    #[arg(short = 'U', long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
     /// Exact, case-sensitive user name (repeat for any of several)
