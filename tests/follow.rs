@@ -1,0 +1,164 @@
+//! `actlog tail -f` with real writer processes: new records appear promptly, a new day's
+//! file is picked up, a followed file replaced by maintenance is handled, nothing twice.
+
+mod common;
+
+use common::actlog;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+struct Tail {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Tail {
+    fn start(dir: &Path, extra: &[&str]) -> Tail {
+        let mut child = actlog()
+            .arg("--dir")
+            .arg(dir)
+            .args(["tail", "-f", "-o", "json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Tail { child, lines }
+    }
+
+    /// The action of the next printed record, waiting at most `within`.
+    fn next_action(&self, within: Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(within).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        Some(v["action"].as_str().unwrap().to_owned())
+    }
+
+    /// Everything printed within `quiet`.
+    fn rest(&self, quiet: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(a) = self.next_action(quiet) {
+            out.push(a);
+        }
+        out
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn append(dir: &Path, action: &str, at: &str) {
+    let status = actlog().arg("--dir").arg(dir).args(["append", "--user", "u", "--action", action, "--at", at]).stdout(Stdio::null()).status().unwrap();
+    assert!(status.success());
+}
+
+fn follow_scenario(extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "old.1", "2026-11-24T10:00:00Z");
+    append(d, "old.2", "2026-11-24T11:00:00Z");
+    let tail = Tail::start(d, &["-n", "1"].iter().chain(extra).copied().collect::<Vec<_>>());
+    assert_eq!(tail.next_action(Duration::from_secs(10)).as_deref(), Some("old.2"), "the last record first");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Appended by other processes after tail started: each within 2 seconds.
+    for i in 0..3 {
+        let started = Instant::now();
+        append(d, &format!("new.{i}"), "2026-11-24T12:00:00Z");
+        assert_eq!(tail.next_action(Duration::from_secs(2)), Some(format!("new.{i}")));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    // Midnight: a record dated the next day lands in a new file.
+    append(d, "next.day", "2026-11-25T00:00:01Z");
+    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("next.day"));
+
+    // Several writers at once.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let d = d.to_path_buf();
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    append(&d, &format!("burst.{w}.{i}"), "2026-11-25T01:00:00Z");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut burst = tail.rest(Duration::from_secs(2));
+    burst.sort();
+    let mut expected: Vec<String> = (0..4).flat_map(|w| (0..5).map(move |i| format!("burst.{w}.{i}"))).collect();
+    expected.sort();
+    assert_eq!(burst, expected, "every record once");
+
+    // Maintenance replaces the followed file (as compression does): the old file is
+    // unlinked after a last record, new records go to a new file of the same name.
+    let path = d.join("activity-2026-11-25.json");
+    // The last record of the old file is moved away before tail can have read it, so
+    // only the final read of the replaced file can show it.
+    append(d, "last.in.old", "2026-11-25T02:00:00Z");
+    std::fs::rename(&path, d.join(".folded")).unwrap();
+    append(d, "after.fold", "2026-11-25T03:00:00Z");
+    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("last.in.old"));
+    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("after.fold"));
+
+    // Nothing more, nothing twice.
+    assert_eq!(tail.rest(Duration::from_millis(1500)), Vec::<String>::new());
+}
+
+#[test]
+fn follow_with_file_system_events() {
+    follow_scenario(&[]);
+}
+
+#[test]
+fn follow_by_polling() {
+    follow_scenario(&["--poll", "200ms"]);
+}
+
+#[test]
+fn follow_in_an_empty_directory_waits_for_the_first_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tail = Tail::start(dir.path(), &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    append(dir.path(), "first", "2026-11-24T10:00:00Z");
+    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("first"));
+}
+
+#[test]
+fn follow_prints_nothing_twice_when_writes_race_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let writer = {
+        let d = d.clone();
+        std::thread::spawn(move || {
+            for i in 0..40 {
+                append(&d, &format!("race.{i:02}"), "2026-11-24T10:00:00Z");
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let tail = Tail::start(&d, &["-n", "1000"]);
+    writer.join().unwrap();
+    let seen = tail.rest(Duration::from_secs(2));
+    let expected: Vec<String> = (0..40).map(|i| format!("race.{i:02}")).collect();
+    assert_eq!(seen, expected, "each record exactly once, in order");
+}
