@@ -236,4 +236,22 @@ pub struct DemoArgs {
     /// Records each process appends
     #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub records: u32,
+
+    /// Instead: write a deterministic dataset of this many gzipped days (for benchmarks)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub days: Option<u32>,
+
+    /// With --days: records per day
+    #[arg(long, value_name = "M", default_value_t = 200_000, requires = "days",
+          value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+    pub per_day: u32,
+
+    /// With --days: the first day
+    #[arg(
+        long,
+        value_name = "DATE",
+        default_value = "2026-10-01",
+        requires = "days"
+    )]
+    pub start: chrono::NaiveDate,
 }

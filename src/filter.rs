@@ -192,26 +192,46 @@ impl Filter {
     /// Whether the parsed record matches every condition except `-g` (see
     /// [`Filter::line_may_match`]).
     pub fn record_matches(&self, r: &Record) -> bool {
-        if !self.users.is_empty() && !self.users.contains(&r.username) {
+        self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address)
+            && self.wheres.iter().all(|w| w.matches(r))
+    }
+
+    /// Whether `--where` conditions need the whole parsed record.
+    pub fn needs_record(&self) -> bool {
+        !self.wheres.is_empty()
+    }
+
+    /// [`Filter::record_matches`] on a lightly parsed record; only when
+    /// [`Filter::needs_record`] is false.
+    pub fn lite_matches(&self, r: &crate::record::LiteRecord<'_>) -> bool {
+        self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address)
+    }
+
+    fn fields_match(
+        &self,
+        username: &str,
+        action: &str,
+        ts: DateTime<Utc>,
+        ip: Option<IpAddr>,
+    ) -> bool {
+        if !self.users.is_empty() && !self.users.iter().any(|u| u == username) {
             return false;
         }
         if let Some(actions) = &self.actions
-            && !actions.is_match(&r.action)
+            && !actions.is_match(action)
         {
             return false;
         }
-        if self.since.is_some_and(|s| r.timestamp < s)
-            || self.until.is_some_and(|u| r.timestamp >= u)
-        {
+        if self.since.is_some_and(|s| ts < s) || self.until.is_some_and(|u| ts >= u) {
             return false;
         }
         if !self.ips.is_empty() {
-            match r.ip_address {
+            match ip {
                 Some(ip) if self.ips.iter().any(|n| n.contains(&ip)) => {}
                 _ => return false,
             }
         }
-        self.wheres.iter().all(|w| w.matches(r))
+        true
     }
 }
 
@@ -327,6 +347,11 @@ pub fn field_value(r: &Record, path: &[String]) -> Option<Value> {
         }
     };
     if rest.is_empty() { Some(top) } else { None }
+}
+
+/// Follows a dotted path into a JSON value: objects by key, arrays by index.
+pub fn descend_value<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    descend(v, path)
 }
 
 fn descend<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {

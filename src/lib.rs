@@ -35,6 +35,7 @@ pub struct ReadmeDoctests;
 mod buffered;
 pub mod cli;
 pub mod clock;
+pub mod dataset;
 mod dayfile;
 pub mod demo;
 pub mod error;

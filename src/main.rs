@@ -123,7 +123,7 @@ fn output_choice(o: &OutputArgs) -> (Format, bool) {
 
 fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCode> {
     let filter = Filter::new(&args.filters.spec(), now)?;
-    let mut count_by = args.count_by.as_deref().map(CountBy::new).transpose()?;
+    let count_by = args.count_by.as_deref().map(CountBy::new).transpose()?;
     let q = Query {
         filter,
         limit: args.limit,
@@ -133,14 +133,13 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
     let (format, color) = output_choice(&args.output);
     let mut write_error = None;
     let outcome = if args.count {
-        let outcome = query::run(dir, &q, &mut |_, _| ControlFlow::Continue(()))?;
+        let outcome = query::count(dir, &q)?;
         write_error = write_stdout(format!("{}\n", outcome.matched).as_bytes()).err();
         outcome
-    } else if let Some(cb) = &mut count_by {
-        query::run(dir, &q, &mut |_, r| {
-            cb.add(r);
-            ControlFlow::Continue(())
-        })?
+    } else if let Some(by) = &count_by {
+        let (outcome, counts) = query::count_by(dir, &q, by)?;
+        write_error = print_counts(&mut io::stdout().lock(), counts.into_vec(), format).err();
+        outcome
     } else {
         let mut printer = Printer::new(BufWriter::new(io::stdout().lock()), format, color);
         let outcome = query::run(dir, &q, &mut |line, r| match printer.record(line, r) {
@@ -155,9 +154,6 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
         }
         outcome
     };
-    if let Some(cb) = count_by {
-        write_error = print_counts(&mut io::stdout().lock(), cb.into_counts(), format).err();
-    }
     finish(&outcome, write_error, args.filters.strict)
 }
 
@@ -291,6 +287,19 @@ fn report_damage(outcome: &Outcome) {
 }
 
 fn run_demo(dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
+    if let Some(days) = args.days {
+        let started = std::time::Instant::now();
+        let bytes = actlog::dataset::generate(dir, args.start, days, args.per_day)?;
+        let msg = format!(
+            "wrote {days} gzipped days of {} records ({:.2} GB of JSON) to {} in {:.1} s\n",
+            args.per_day,
+            bytes as f64 / 1e9,
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+        write_stdout(msg.as_bytes()).ok();
+        return Ok(ExitCode::SUCCESS);
+    }
     let exe = std::env::current_exe().context("cannot find the actlog executable")?;
     let report = demo::run(&exe, dir, args.processes, args.records)?;
     let secs = report.elapsed.as_secs_f64();

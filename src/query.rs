@@ -1,16 +1,30 @@
 //! Queries over the log directory: the days the time range allows, every line of each in
 //! stored order (or exactly reversed), filtered, with damaged lines counted and skipped.
+//!
+//! Without a limit, days are read in parallel (one thread per core, at most
+//! [`MAX_WORKERS`]) and handed out in stored order; a day may run at most [`CHUNKS_AHEAD`]
+//! chunks of matches ahead of the caller, so memory stays bounded. Counts are kept by
+//! the readers themselves and only totals cross threads.
 
 use crate::error::{Result, ValidationError};
-use crate::filter::Filter;
-use crate::layout::list_days;
-use crate::record::Record;
+use crate::filter::{Filter, FilterError, descend_value, value_text};
+use crate::layout::{DayFiles, list_days};
+use crate::record::{LiteRecord, Record};
 use crate::scan::{Damage, DamageKind, Loc, Sink, scan_day_upto};
+use chrono::NaiveDate;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Damage reports kept for the summary; more are only counted.
 pub const DAMAGE_KEPT: usize = 100;
+/// Threads reading days at once.
+pub const MAX_WORKERS: usize = 4;
+/// Chunks of matches a day may have waiting for the caller.
+pub const CHUNKS_AHEAD: usize = 4;
+/// Bytes of matching lines per chunk.
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// What to read and how.
 #[derive(Debug, Clone, Default)]
@@ -28,12 +42,130 @@ pub struct Query {
 /// What a query saw besides its matches.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Records that matched (and were handed out).
+    /// Records that matched.
     pub matched: u64,
     /// Damaged lines or files skipped.
     pub damaged: u64,
     /// The first [`DAMAGE_KEPT`] of them.
     pub damage: Vec<Damage>,
+}
+
+impl Outcome {
+    fn add_damage(&mut self, d: Damage) {
+        self.damaged += 1;
+        if self.damage.len() < DAMAGE_KEPT {
+            self.damage.push(d);
+        }
+    }
+}
+
+/// `--count-by FIELD`: how often each value of a field occurs.
+#[derive(Debug, Clone)]
+pub struct CountBy {
+    path: Vec<String>,
+}
+
+/// Counts per value of a field, and of records without it.
+#[derive(Debug, Default)]
+pub struct Counts {
+    values: HashMap<String, u64>,
+    missing: u64,
+}
+
+impl Counts {
+    /// Counts one value; allocates only for a value not seen before.
+    pub fn add(&mut self, value: Option<&str>) {
+        match value {
+            None => self.missing += 1,
+            Some(v) => match self.values.get_mut(v) {
+                Some(n) => *n += 1,
+                None => {
+                    self.values.insert(v.to_owned(), 1);
+                }
+            },
+        }
+    }
+
+    fn merge(&mut self, other: Counts) {
+        self.missing += other.missing;
+        for (v, n) in other.values {
+            *self.values.entry(v).or_default() += n;
+        }
+    }
+
+    /// Every value with its count (`None`: records without the field), unordered.
+    pub fn into_vec(self) -> Vec<(Option<String>, u64)> {
+        let missing = (self.missing > 0).then_some((None, self.missing));
+        self.values
+            .into_iter()
+            .map(|(v, n)| (Some(v), n))
+            .chain(missing)
+            .collect()
+    }
+}
+
+impl CountBy {
+    /// Counts by a top-level or dotted field such as `action` or `details.property`.
+    pub fn new(field: &str) -> std::result::Result<CountBy, FilterError> {
+        let path: Vec<String> = field.split('.').map(str::to_owned).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(FilterError {
+                flag: "--count-by",
+                value: field.to_owned(),
+                problem: "expected a field such as action or details.property".into(),
+            });
+        }
+        Ok(CountBy { path })
+    }
+
+    fn of_record(&self, r: &Record) -> Option<String> {
+        crate::filter::field_value(r, &self.path).map(|v| value_text(&v))
+    }
+
+    /// The value from a lightly parsed record, or `Err` when the full record is needed.
+    fn of_lite(&self, r: &LiteRecord<'_>) -> std::result::Result<Option<String>, ()> {
+        let (head, rest) = self.path.split_first().ok_or(())?;
+        let top = match head.as_str() {
+            "username" => Some(r.username.to_string()),
+            "action" => Some(r.action.to_string()),
+            "id" => Some(r.id.to_string()),
+            "timestamp" => Some(crate::record::format_timestamp(r.timestamp)),
+            "ip_address" => r.ip_address.map(|ip| ip.to_string()),
+            "user_agent" => r.user_agent.as_ref().map(|u| u.to_string()),
+            "details" => {
+                let Some(raw) = r.details else {
+                    return Ok(None);
+                };
+                let v: serde_json::Value = serde_json::from_str(raw.get()).map_err(|_| ())?;
+                return Ok(descend_value(&v, rest).map(value_text));
+            }
+            _ => return Err(()),
+        };
+        Ok(if rest.is_empty() { top } else { None })
+    }
+
+    fn needs_record(&self) -> bool {
+        !matches!(
+            self.path.first().map(String::as_str),
+            Some(
+                "username"
+                    | "action"
+                    | "id"
+                    | "timestamp"
+                    | "ip_address"
+                    | "user_agent"
+                    | "details"
+            )
+        )
+    }
+}
+
+/// What to do with matches.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    Records,
+    Count,
+    CountBy(&'a CountBy),
 }
 
 /// Runs `query` on `dir`, handing each match (stored line, parsed record) to `emit`, which
@@ -43,16 +175,39 @@ pub fn run(
     query: &Query,
     emit: &mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
 ) -> Result<Outcome> {
-    run_upto(dir, query, &std::collections::HashMap::new(), emit)
+    run_upto(dir, query, &HashMap::new(), emit)
 }
 
 /// [`run`], reading the plain file of each day in `plain_ends` only up to that length.
 pub fn run_upto(
     dir: &Path,
     query: &Query,
-    plain_ends: &std::collections::HashMap<chrono::NaiveDate, u64>,
+    plain_ends: &HashMap<NaiveDate, u64>,
     emit: &mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
 ) -> Result<Outcome> {
+    let (outcome, _) = execute(dir, query, plain_ends, Mode::Records, Some(emit))?;
+    Ok(outcome)
+}
+
+/// Counts the matches of `query` (in [`Outcome::matched`]).
+pub fn count(dir: &Path, query: &Query) -> Result<Outcome> {
+    Ok(execute(dir, query, &HashMap::new(), Mode::Count, None)?.0)
+}
+
+/// Counts the matches of `query` per value of a field.
+pub fn count_by(dir: &Path, query: &Query, by: &CountBy) -> Result<(Outcome, Counts)> {
+    execute(dir, query, &HashMap::new(), Mode::CountBy(by), None)
+}
+
+type Emit<'e> = &'e mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>;
+
+fn execute(
+    dir: &Path,
+    query: &Query,
+    plain_ends: &HashMap<NaiveDate, u64>,
+    mode: Mode<'_>,
+    emit: Option<Emit<'_>>,
+) -> Result<(Outcome, Counts)> {
     let (first, last) = query.filter.days();
     let mut days: Vec<_> = list_days(dir)?
         .into_iter()
@@ -61,29 +216,150 @@ pub fn run_upto(
     if query.reverse {
         days.reverse();
     }
-    let mut matcher = Matcher {
-        query,
-        emit,
-        outcome: Outcome::default(),
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WORKERS)
+        .min(days.len());
+    let mut noop = |_: &[u8], _: &Record| ControlFlow::Continue(());
+    let emit: Emit<'_> = match emit {
+        Some(e) => e,
+        None => &mut noop,
     };
-    for (day, files) in days {
-        if scan_day_upto(
-            dir,
-            day,
-            files,
-            query.reverse,
-            plain_ends.get(&day).copied(),
-            &mut matcher,
-        )?
-        .is_break()
-        {
-            break;
+    if query.limit.is_some() || workers < 2 {
+        // A limit usually needs only the first days: read them one by one.
+        let mut sink = Direct {
+            query,
+            mode,
+            emit,
+            outcome: Outcome::default(),
+            counts: Counts::default(),
+        };
+        for (day, files) in days {
+            if scan_day_upto(
+                dir,
+                day,
+                files,
+                query.reverse,
+                plain_ends.get(&day).copied(),
+                &mut sink,
+            )?
+            .is_break()
+            {
+                break;
+            }
         }
+        return Ok((sink.outcome, sink.counts));
     }
-    Ok(matcher.outcome)
+    parallel(dir, query, plain_ends, &days, workers, mode, emit)
 }
 
-/// Applies a query's filter to lines, counting damage; also used by the follower.
+/// What one line is to a query.
+enum Checked<'l> {
+    Record(Record),
+    Lite(LiteRecord<'l>),
+    Damaged(Damage),
+    No,
+}
+
+/// Filters one line: byte checks first, then a light parse, and the full parse only where
+/// the filter, the count or the output needs it (or to name what is wrong with a line).
+fn check<'l>(query: &Query, mode: Mode<'_>, line: &'l [u8], loc: Loc<'_>) -> Checked<'l> {
+    let filter = &query.filter;
+    if !query.strict && !filter.line_may_match(line) {
+        return Checked::No;
+    }
+    let full = |line: &[u8]| Record::parse_line(line).map_err(|e| classify(line, &e, loc));
+    if filter.needs_record() {
+        let record = match full(line) {
+            Ok(r) => r,
+            Err(d) => return Checked::Damaged(d),
+        };
+        if (query.strict && !filter.line_may_match(line)) || !filter.record_matches(&record) {
+            return Checked::No;
+        }
+        return Checked::Record(record);
+    }
+    let Some(lite) = LiteRecord::parse(line) else {
+        return match full(line) {
+            Err(d) => Checked::Damaged(d),
+            // Valid after all (duplicate keys): filter the full record.
+            Ok(record)
+                if filter.record_matches(&record)
+                    && (!query.strict || filter.line_may_match(line)) =>
+            {
+                Checked::Record(record)
+            }
+            Ok(_) => Checked::No,
+        };
+    };
+    if (query.strict && !filter.line_may_match(line)) || !filter.lite_matches(&lite) {
+        return Checked::No;
+    }
+    match mode {
+        Mode::Records => full(line).map_or_else(Checked::Damaged, Checked::Record),
+        Mode::CountBy(by) if by.needs_record() => {
+            full(line).map_or_else(Checked::Damaged, Checked::Record)
+        }
+        Mode::Count | Mode::CountBy(_) => Checked::Lite(lite),
+    }
+}
+
+fn count_into(counts: &mut Counts, by: &CountBy, checked: &Checked<'_>) {
+    match checked {
+        Checked::Record(r) => counts.add(by.of_record(r).as_deref()),
+        Checked::Lite(l) => match by.path.as_slice() {
+            [f] if f == "action" => counts.add(Some(&l.action)),
+            [f] if f == "username" => counts.add(Some(&l.username)),
+            _ => counts.add(by.of_lite(l).unwrap_or(None).as_deref()),
+        },
+        _ => {}
+    }
+}
+
+/// Reads days one by one on the calling thread.
+struct Direct<'a, 'e> {
+    query: &'a Query,
+    mode: Mode<'a>,
+    emit: Emit<'e>,
+    outcome: Outcome,
+    counts: Counts,
+}
+
+impl Sink for Direct<'_, '_> {
+    fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
+        let checked = check(self.query, self.mode, line, loc);
+        match &checked {
+            Checked::No => return ControlFlow::Continue(()),
+            Checked::Damaged(_) => {
+                if let Checked::Damaged(d) = checked {
+                    self.outcome.add_damage(d);
+                }
+                return ControlFlow::Continue(());
+            }
+            _ => {}
+        }
+        self.outcome.matched += 1;
+        match self.mode {
+            Mode::Records => {
+                if let Checked::Record(r) = &checked {
+                    (self.emit)(line, r)?;
+                }
+            }
+            Mode::Count => {}
+            Mode::CountBy(by) => count_into(&mut self.counts, by, &checked),
+        }
+        if self.query.limit.is_some_and(|n| self.outcome.matched >= n) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn damage(&mut self, damage: Damage) {
+        self.outcome.add_damage(damage);
+    }
+}
+
+/// Applies a query's filter to lines, counting damage; used by the follower.
 pub(crate) struct Matcher<'a> {
     pub(crate) query: &'a Query,
     pub(crate) emit: &'a mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
@@ -92,33 +368,190 @@ pub(crate) struct Matcher<'a> {
 
 impl Sink for Matcher<'_> {
     fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
-        let filter = &self.query.filter;
-        if !self.query.strict && !filter.line_may_match(line) {
-            return ControlFlow::Continue(());
-        }
-        let record = match Record::parse_line(line) {
-            Ok(r) => r,
-            Err(e) => {
-                self.damage(classify(line, &e, loc));
-                return ControlFlow::Continue(());
+        match check(self.query, Mode::Records, line, loc) {
+            Checked::Record(record) => {
+                self.outcome.matched += 1;
+                (self.emit)(line, &record)
             }
-        };
-        if (self.query.strict && !filter.line_may_match(line)) || !filter.record_matches(&record) {
-            return ControlFlow::Continue(());
+            Checked::Damaged(d) => {
+                self.outcome.add_damage(d);
+                ControlFlow::Continue(())
+            }
+            Checked::Lite(_) | Checked::No => ControlFlow::Continue(()),
         }
-        self.outcome.matched += 1;
-        (self.emit)(line, &record)?;
-        if self.query.limit.is_some_and(|n| self.outcome.matched >= n) {
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
     }
 
     fn damage(&mut self, damage: Damage) {
-        self.outcome.damaged += 1;
-        if self.outcome.damage.len() < DAMAGE_KEPT {
-            self.outcome.damage.push(damage);
+        self.outcome.add_damage(damage);
+    }
+}
+
+enum Msg {
+    Hits(Vec<(Vec<u8>, Record)>),
+    Damage(Damage),
+    Done(Result<(u64, Counts)>),
+}
+
+fn parallel(
+    dir: &Path,
+    query: &Query,
+    plain_ends: &HashMap<NaiveDate, u64>,
+    days: &[(NaiveDate, DayFiles)],
+    workers: usize,
+    mode: Mode<'_>,
+    emit: Emit<'_>,
+) -> Result<(Outcome, Counts)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (senders, receivers): (Vec<_>, Vec<_>) = days
+        .iter()
+        .map(|_| {
+            let (tx, rx) = sync_channel::<Msg>(CHUNKS_AHEAD);
+            (std::sync::Mutex::new(Some(tx)), rx)
+        })
+        .unzip();
+    // Days are taken in order, so the day the caller waits for is always being read or
+    // done; a day's sender goes with the worker that reads it.
+    let next = AtomicUsize::new(0);
+    let mut outcome = Outcome::default();
+    let mut counts = Counts::default();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (next, senders) = (&next, &senders);
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((day, files)) = days.get(i) else {
+                        return;
+                    };
+                    let Some(tx) = senders
+                        .get(i)
+                        .and_then(|m| m.lock().ok().and_then(|mut o| o.take()))
+                    else {
+                        return;
+                    };
+                    let mut sink = Worker {
+                        tx: &tx,
+                        query,
+                        mode,
+                        chunk: Vec::new(),
+                        bytes: 0,
+                        matched: 0,
+                        counts: Counts::default(),
+                    };
+                    let end = plain_ends.get(day).copied();
+                    let done = match scan_day_upto(dir, *day, *files, query.reverse, end, &mut sink)
+                    {
+                        Ok(flow) if flow.is_continue() && sink.flush().is_continue() => {
+                            Ok((sink.matched, sink.counts))
+                        }
+                        Ok(_) => return,
+                        Err(e) => Err(e),
+                    };
+                    let failed = done.is_err();
+                    // A closed channel means the caller stopped: no more days.
+                    if tx.send(Msg::Done(done)).is_err() || failed {
+                        return;
+                    }
+                }
+            });
         }
+        // Dropping the receivers when `consume` returns unblocks and stops the workers.
+        consume(receivers, &mut outcome, &mut counts, emit)
+    })?;
+    Ok((outcome, counts))
+}
+
+/// Hands out each day's matches in day order.
+fn consume(
+    receivers: Vec<Receiver<Msg>>,
+    outcome: &mut Outcome,
+    counts: &mut Counts,
+    emit: Emit<'_>,
+) -> Result<()> {
+    for rx in &receivers {
+        for msg in rx.iter() {
+            match msg {
+                Msg::Hits(hits) => {
+                    for (line, record) in hits {
+                        outcome.matched += 1;
+                        if emit(&line, &record).is_break() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Msg::Damage(d) => outcome.add_damage(d),
+                Msg::Done(Ok((matched, day_counts))) => {
+                    outcome.matched += matched;
+                    counts.merge(day_counts);
+                    break;
+                }
+                Msg::Done(Err(e)) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A worker's sink: filters lines, sends matches in chunks or counts them.
+struct Worker<'a> {
+    tx: &'a SyncSender<Msg>,
+    query: &'a Query,
+    mode: Mode<'a>,
+    chunk: Vec<(Vec<u8>, Record)>,
+    bytes: usize,
+    /// Matches counted here (in the count modes).
+    matched: u64,
+    counts: Counts,
+}
+
+impl Worker<'_> {
+    fn flush(&mut self) -> ControlFlow<()> {
+        if self.chunk.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        self.bytes = 0;
+        match self.tx.send(Msg::Hits(std::mem::take(&mut self.chunk))) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    }
+
+    fn send_damage(&mut self, d: Damage) -> ControlFlow<()> {
+        // After the matches before it, keeping the order of reports.
+        self.flush()?;
+        match self.tx.send(Msg::Damage(d)) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    }
+}
+
+impl Sink for Worker<'_> {
+    fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
+        let checked = check(self.query, self.mode, line, loc);
+        match checked {
+            Checked::No => ControlFlow::Continue(()),
+            Checked::Damaged(d) => self.send_damage(d),
+            Checked::Record(record) if matches!(self.mode, Mode::Records) => {
+                self.bytes += line.len();
+                self.chunk.push((line.to_vec(), record));
+                if self.bytes >= CHUNK_BYTES {
+                    return self.flush();
+                }
+                ControlFlow::Continue(())
+            }
+            other => {
+                self.matched += 1;
+                if let Mode::CountBy(by) = self.mode {
+                    count_into(&mut self.counts, by, &other);
+                }
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    fn damage(&mut self, damage: Damage) {
+        let _ = self.send_damage(damage);
     }
 }
 
@@ -141,42 +574,5 @@ pub fn classify(line: &[u8], e: &ValidationError, loc: Loc<'_>) -> Damage {
         offset: loc.offset,
         kind,
         detail: e.to_string(),
-    }
-}
-
-/// `--count-by FIELD`: how often each value of a field occurs.
-#[derive(Debug)]
-pub struct CountBy {
-    path: Vec<String>,
-    counts: std::collections::HashMap<Option<String>, u64>,
-}
-
-impl CountBy {
-    /// Counts by a top-level or dotted field such as `action` or `details.property`.
-    pub fn new(field: &str) -> std::result::Result<CountBy, crate::filter::FilterError> {
-        let path: Vec<String> = field.split('.').map(str::to_owned).collect();
-        if path.iter().any(String::is_empty) {
-            return Err(crate::filter::FilterError {
-                flag: "--count-by",
-                value: field.to_owned(),
-                problem: "expected a field such as action or details.property".into(),
-            });
-        }
-        Ok(CountBy {
-            path,
-            counts: Default::default(),
-        })
-    }
-
-    /// Counts one record; a missing field counts as `None`.
-    pub fn add(&mut self, r: &Record) {
-        let value =
-            crate::filter::field_value(r, &self.path).map(|v| crate::filter::value_text(&v));
-        *self.counts.entry(value).or_default() += 1;
-    }
-
-    /// The counts, unordered.
-    pub fn into_counts(self) -> Vec<(Option<String>, u64)> {
-        self.counts.into_iter().collect()
     }
 }

@@ -64,7 +64,13 @@ impl Drop for Tail {
 }
 
 fn append(dir: &Path, action: &str, at: &str) {
-    let status = actlog().arg("--dir").arg(dir).args(["append", "--user", "u", "--action", action, "--at", at]).stdout(Stdio::null()).status().unwrap();
+    let status = actlog()
+        .arg("--dir")
+        .arg(dir)
+        .args(["append", "--user", "u", "--action", action, "--at", at])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -73,21 +79,34 @@ fn follow_scenario(extra: &[&str]) {
     let d = dir.path();
     append(d, "old.1", "2026-11-24T10:00:00Z");
     append(d, "old.2", "2026-11-24T11:00:00Z");
-    let tail = Tail::start(d, &["-n", "1"].iter().chain(extra).copied().collect::<Vec<_>>());
-    assert_eq!(tail.next_action(Duration::from_secs(10)).as_deref(), Some("old.2"), "the last record first");
+    let tail = Tail::start(
+        d,
+        &["-n", "1"].iter().chain(extra).copied().collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        tail.next_action(Duration::from_secs(10)).as_deref(),
+        Some("old.2"),
+        "the last record first"
+    );
     std::thread::sleep(Duration::from_millis(300));
 
     // Appended by other processes after tail started: each within 2 seconds.
     for i in 0..3 {
         let started = Instant::now();
         append(d, &format!("new.{i}"), "2026-11-24T12:00:00Z");
-        assert_eq!(tail.next_action(Duration::from_secs(2)), Some(format!("new.{i}")));
+        assert_eq!(
+            tail.next_action(Duration::from_secs(2)),
+            Some(format!("new.{i}"))
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     // Midnight: a record dated the next day lands in a new file.
     append(d, "next.day", "2026-11-25T00:00:01Z");
-    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("next.day"));
+    assert_eq!(
+        tail.next_action(Duration::from_secs(2)).as_deref(),
+        Some("next.day")
+    );
 
     // Several writers at once.
     let writers: Vec<_> = (0..4)
@@ -105,7 +124,9 @@ fn follow_scenario(extra: &[&str]) {
     }
     let mut burst = tail.rest(Duration::from_secs(2));
     burst.sort();
-    let mut expected: Vec<String> = (0..4).flat_map(|w| (0..5).map(move |i| format!("burst.{w}.{i}"))).collect();
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|w| (0..5).map(move |i| format!("burst.{w}.{i}")))
+        .collect();
     expected.sort();
     assert_eq!(burst, expected, "every record once");
 
@@ -117,8 +138,14 @@ fn follow_scenario(extra: &[&str]) {
     append(d, "last.in.old", "2026-11-25T02:00:00Z");
     std::fs::rename(&path, d.join(".folded")).unwrap();
     append(d, "after.fold", "2026-11-25T03:00:00Z");
-    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("last.in.old"));
-    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("after.fold"));
+    assert_eq!(
+        tail.next_action(Duration::from_secs(2)).as_deref(),
+        Some("last.in.old")
+    );
+    assert_eq!(
+        tail.next_action(Duration::from_secs(2)).as_deref(),
+        Some("after.fold")
+    );
 
     // Nothing more, nothing twice.
     assert_eq!(tail.rest(Duration::from_millis(1500)), Vec::<String>::new());
@@ -140,7 +167,10 @@ fn follow_in_an_empty_directory_waits_for_the_first_file() {
     let tail = Tail::start(dir.path(), &[]);
     std::thread::sleep(Duration::from_millis(300));
     append(dir.path(), "first", "2026-11-24T10:00:00Z");
-    assert_eq!(tail.next_action(Duration::from_secs(2)).as_deref(), Some("first"));
+    assert_eq!(
+        tail.next_action(Duration::from_secs(2)).as_deref(),
+        Some("first")
+    );
 }
 
 #[test]

@@ -13,8 +13,19 @@ use std::net::IpAddr;
 use std::ops::ControlFlow;
 
 const USERS: [&str; 4] = ["alice", "bob", "Carol", "d\"q"];
-const ACTIONS: [&str; 5] = ["report.view", "report.export", "auth.login", "auth.logout", "x"];
-const IPS: [&str; 4] = ["203.0.113.7", "203.0.113.200", "198.51.100.1", "2001:db8::5"];
+const ACTIONS: [&str; 5] = [
+    "report.view",
+    "report.export",
+    "auth.login",
+    "auth.logout",
+    "x",
+];
+const IPS: [&str; 4] = [
+    "203.0.113.7",
+    "203.0.113.200",
+    "198.51.100.1",
+    "2001:db8::5",
+];
 
 #[derive(Debug, Clone)]
 struct Rec {
@@ -37,8 +48,20 @@ fn grid() -> impl Strategy<Value = i64> {
 }
 
 fn rec() -> impl Strategy<Value = Rec> {
-    (0..USERS.len(), 0..ACTIONS.len(), prop::option::of(0..IPS.len()), -5i64..20, grid())
-        .prop_map(|(user, action, ip, n, minute)| Rec { user, action, ip, n, minute })
+    (
+        0..USERS.len(),
+        0..ACTIONS.len(),
+        prop::option::of(0..IPS.len()),
+        -5i64..20,
+        grid(),
+    )
+        .prop_map(|(user, action, ip, n, minute)| Rec {
+            user,
+            action,
+            ip,
+            n,
+            minute,
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +85,15 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::option::of(grid()),
         prop::option::of(-5i64..20),
     )
-        .prop_map(|(users, action, ip, n_over, since, until, grep_n)| Spec { users, action, ip, n_over, since, until, grep_n })
+        .prop_map(|(users, action, ip, n_over, since, until, grep_n)| Spec {
+            users,
+            action,
+            ip,
+            n_over,
+            since,
+            until,
+            grep_n,
+        })
 }
 
 /// The model: each condition written out plainly.
@@ -94,10 +125,26 @@ fn filter_spec(s: &Spec) -> FilterSpec {
         since: s.since.map(minute),
         until: s.until.map(minute),
         users: s.users.iter().map(|&u| USERS[u].to_owned()).collect(),
-        actions: s.action.map(|a| ["report.*", "auth.log*", "x"][a].to_owned()).into_iter().collect(),
-        ips: s.ip.map(|i| ["203.0.113.0/24", "2001:db8::5"][i].to_owned()).into_iter().collect(),
-        wheres: s.n_over.map(|k| format!("details.n > {k}")).into_iter().collect(),
-        greps: s.grep_n.map(|k| format!(r#""n":{k}[,}}]"#)).into_iter().collect(),
+        actions: s
+            .action
+            .map(|a| ["report.*", "auth.log*", "x"][a].to_owned())
+            .into_iter()
+            .collect(),
+        ips: s
+            .ip
+            .map(|i| ["203.0.113.0/24", "2001:db8::5"][i].to_owned())
+            .into_iter()
+            .collect(),
+        wheres: s
+            .n_over
+            .map(|k| format!("details.n > {k}"))
+            .into_iter()
+            .collect(),
+        greps: s
+            .grep_n
+            .map(|k| format!(r#""n":{k}[,}}]"#))
+            .into_iter()
+            .collect(),
     }
 }
 
