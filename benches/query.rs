@@ -19,6 +19,8 @@ fn actlog() -> Command {
 }
 
 /// Runs `cmd` to completion; returns (seconds, peak RSS in KiB, stdout).
+// The child is reaped by wait4 (which also reports its peak RSS), not by Child::wait.
+#[allow(clippy::zombie_processes)]
 fn measure(mut cmd: Command) -> (f64, u64, String) {
     let start = Instant::now();
     let mut child = cmd
@@ -146,8 +148,10 @@ fn main() {
         .map(|f| f.metadata().map_or(0, |m| m.len()))
         .sum();
     let dir = data.to_str().expect("utf-8 path").to_owned();
-    let one_day = "2026-10-15";
-    let next_day = "2026-10-16";
+    let middle = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).expect("date")
+        + chrono::Duration::days(i64::from(days / 2));
+    let one_day = middle.to_string();
+    let next_day = (middle + chrono::Duration::days(1)).to_string();
 
     let (floor_t, floor_n) = median_floor(&files);
     let sh = |script: String| {
@@ -179,7 +183,7 @@ fn main() {
     let (a_t, a_rss, a_out) = bench(q(&["--user", "user042", "-c"]));
     let (ar_t, ar_rss, ar_out) = bench(q(&["--user", "user042", "-o", "json"]));
     let (b_t, b_rss, b_out) = bench({
-        let dir = dir.clone();
+        let (dir, one_day, next_day) = (dir.clone(), one_day.clone(), next_day.clone());
         move || {
             let mut c = actlog();
             c.arg("--dir").arg(&dir).args([
