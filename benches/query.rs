@@ -187,7 +187,7 @@ fn main() {
         move || {
             let mut c = actlog();
             c.arg("--dir").arg(&dir).args([
-                "query", "--user", "user042", "-c", "--since", one_day, "--until", next_day,
+                "query", "--user", "user042", "-c", "--since", &one_day, "--until", &next_day,
             ]);
             c
         }
