@@ -2,11 +2,15 @@
 //! written the way maintenance writes a finished day (gzip members of about 1 MiB of
 //! JSON each), from a fixed seed so every run produces the same bytes.
 
+use crate::dayfile::FILE_MODE;
 use crate::error::{Error, Result};
 use crate::layout::{FileKind, file_name};
 use crate::record::Activity;
+use crate::writer::{Options, Store};
 use chrono::{Duration, NaiveDate};
+use std::fs::{OpenOptions, Permissions};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// JSON bytes per gzip member.
@@ -36,7 +40,7 @@ const AGENTS: [&str; 4] = [
 /// Writes `days` gzipped days of `per_day` records from `start` into `dir`, two days at a
 /// time. Users are `user000`…`user499`; `user042` is one of them, for benchmarks.
 pub fn generate(dir: &Path, start: NaiveDate, days: u32, per_day: u32) -> Result<u64> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+    Store::open(dir, Options::default())?;
     let next = std::sync::atomic::AtomicU32::new(0);
     let total = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -67,9 +71,18 @@ fn write_day(dir: &Path, day: NaiveDate, per_day: u32, seed: u64) -> Result<u64>
     let mut rng = fastrand::Rng::with_seed(0x5eed_0000 + seed);
     let path = dir.join(file_name(day, FileKind::Gzip));
     let tmp = dir.join(format!(".{}.tmp", file_name(day, FileKind::Gzip)));
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, "create", e))?,
-    );
+    // A leftover of an interrupted run is ours to replace.
+    let _ = std::fs::remove_file(&tmp);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(|e| Error::io(&tmp, "create", e))?;
+    file.set_permissions(Permissions::from_mode(FILE_MODE))
+        .map_err(|e| Error::io(&tmp, "chmod", e))?;
+    let mut out = std::io::BufWriter::new(file);
     let midnight = day
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc())

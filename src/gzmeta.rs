@@ -69,3 +69,59 @@ pub fn covered_prefix(covers: &[Covers], head: &[u8], len: u64) -> u64 {
     }
     end
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_field_round_trips_among_other_subfields() {
+        let c = Covers {
+            head_crc32: 0xdead_beef,
+            head_len: 4096,
+            from: 0,
+            to: 123_456,
+        };
+        let mut extra = b"BC\x02\x00\x10\x00".to_vec();
+        extra.extend(encode_extra(&c));
+        assert_eq!(decode_extra(&extra), Some(c));
+        assert_eq!(decode_extra(b"BC\x02\x00\x10\x00"), None);
+        assert_eq!(decode_extra(b"AL\x05\x00{bad}"), None);
+        assert_eq!(decode_extra(b"AL\xff\x00{}"), None, "length past the end");
+        assert_eq!(decode_extra(b""), None);
+    }
+
+    #[test]
+    fn only_matching_contiguous_ranges_count() {
+        let head = b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n";
+        let crc = crc32fast::hash(&head[..10]);
+        let at = |from, to| Covers {
+            head_crc32: crc,
+            head_len: 10,
+            from,
+            to,
+        };
+        assert_eq!(covered_prefix(&[at(0, 12)], head, 24), 12);
+        assert_eq!(covered_prefix(&[at(0, 12), at(12, 24)], head, 24), 24);
+        assert_eq!(
+            covered_prefix(&[at(12, 24)], head, 24),
+            0,
+            "must start at 0"
+        );
+        assert_eq!(
+            covered_prefix(&[at(0, 30)], head, 24),
+            0,
+            "more than the file holds"
+        );
+        let other = Covers {
+            head_crc32: crc ^ 1,
+            ..at(0, 12)
+        };
+        assert_eq!(covered_prefix(&[other], head, 24), 0, "another plain file");
+        assert_eq!(
+            covered_prefix(&[at(0, 12)], &head[..5], 24),
+            0,
+            "head too short to check"
+        );
+    }
+}
