@@ -8,14 +8,14 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{FileKind, file_name, list_days};
-use crate::scan::{Damage, DamageKind, Loc, MAX_LINE, Sink};
+use crate::scan::{Damage, Loc, MAX_LINE, Sink};
 use chrono::NaiveDate;
 use memchr::{memchr, memrchr};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::ops::ControlFlow;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
@@ -151,13 +151,9 @@ impl Follower {
 }
 
 fn open_tracked(path: &Path) -> Result<Option<Tracked>> {
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let file = match crate::scan::open_day_file(path) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
         Err(e) => return Err(Error::io(path, "open", e)),
     };
     let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
@@ -223,14 +219,7 @@ fn drain(t: &mut Tracked, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
             let start = t.offset;
             let line_len = t.consumed + i as u64;
             let flow = if line_len > MAX_LINE as u64 {
-                let detail = format!("over {MAX_LINE} bytes; skipped");
-                sink.damage(Damage {
-                    path: t.path.clone(),
-                    line: None,
-                    offset: start,
-                    kind: DamageKind::LineTooLong,
-                    detail,
-                });
+                sink.damage(Damage::too_long(&t.path, None, start));
                 ControlFlow::Continue(())
             } else if t.partial.is_empty() {
                 sink.line(

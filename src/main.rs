@@ -142,13 +142,7 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
         outcome
     } else {
         let mut printer = Printer::new(BufWriter::new(io::stdout().lock()), format, color);
-        let outcome = query::run(dir, &q, &mut |line, r| match printer.record(line, r) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                write_error = Some(e);
-                ControlFlow::Break(())
-            }
-        })?;
+        let outcome = query::run(dir, &q, &mut printing(&mut printer, &mut write_error))?;
         if write_error.is_none() {
             write_error = printer.finish().err();
         }
@@ -217,15 +211,8 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode>
     let mut waiter = Waiter::new(dir, poll);
     loop {
         let mut write_error = None;
-        let (flow, seen) = follower.read_matching(&follow_query, &mut |line, r| match printer
-            .record(line, r)
-        {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                write_error = Some(e);
-                ControlFlow::Break(())
-            }
-        })?;
+        let (flow, seen) =
+            follower.read_matching(&follow_query, &mut printing(&mut printer, &mut write_error))?;
         if write_error.is_none() {
             write_error = printer.finish().err();
         }
@@ -243,6 +230,20 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode>
             }));
         }
         waiter.wait();
+    }
+}
+
+/// An `emit` callback that prints each record and stops at the first write error.
+fn printing<'a, W: Write>(
+    printer: &'a mut Printer<W>,
+    error: &'a mut Option<io::Error>,
+) -> impl FnMut(&[u8], &Record) -> ControlFlow<()> + 'a {
+    move |line, r| match printer.record(line, r) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            *error = Some(e);
+            ControlFlow::Break(())
+        }
     }
 }
 

@@ -76,6 +76,20 @@ pub struct Damage {
     pub detail: String,
 }
 
+impl Damage {
+    /// A line over [`MAX_LINE`], skipped unread.
+    pub(crate) fn too_long(path: &Path, line: Option<u64>, offset: u64) -> Damage {
+        let detail = format!("over {MAX_LINE} bytes; skipped");
+        Damage {
+            path: path.into(),
+            line,
+            offset,
+            kind: DamageKind::LineTooLong,
+            detail,
+        }
+    }
+}
+
 impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
@@ -219,16 +233,26 @@ impl Sink for Inflated {
     }
 }
 
-/// Opens a day file for reading without following a symlink; `None` if it vanished
-/// (retention, or maintenance folded it) or cannot be read (reported as damage).
-pub fn open_read(path: &Path, sink: &mut dyn Sink) -> Result<Option<File>> {
+/// Opens a day file for reading, never through a symbolic link (and never hanging on a
+/// planted FIFO); `Ok(None)` if it does not exist.
+pub(crate) fn open_day_file(path: &Path) -> io::Result<Option<File>> {
     let opened = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path);
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    match opened {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens a day file for reading without following a symlink; `None` if it vanished
+/// (retention, or maintenance folded it) or cannot be read (reported as damage).
+pub fn open_read(path: &Path, sink: &mut dyn Sink) -> Result<Option<File>> {
+    let file = match open_day_file(path) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
         Err(e) => {
             let detail = if e.raw_os_error() == Some(libc::ELOOP) {
                 "a symbolic link; not followed".to_owned()
@@ -353,13 +377,7 @@ fn line_piece(
     match piece {
         Piece::Line(bytes) => sink.line(bytes, Loc { path, line, offset }),
         Piece::TooLong => {
-            sink.damage(Damage {
-                path: path.into(),
-                line,
-                offset,
-                kind: DamageKind::LineTooLong,
-                detail: format!("over {MAX_LINE} bytes; skipped"),
-            });
+            sink.damage(Damage::too_long(path, line, offset));
             ControlFlow::Continue(())
         }
     }
@@ -514,13 +532,7 @@ fn read_plain_backward(
                 let body = &chunk[i + 1..end];
                 let offset = start + i as u64 + 1;
                 if overlong || body.len() > MAX_LINE {
-                    sink.damage(Damage {
-                        path: path.into(),
-                        line: None,
-                        offset,
-                        kind: DamageKind::LineTooLong,
-                        detail: format!("over {MAX_LINE} bytes; skipped"),
-                    });
+                    sink.damage(Damage::too_long(path, None, offset));
                 } else if sink
                     .line(
                         body,
@@ -552,13 +564,7 @@ fn read_plain_backward(
     if seen_newline && (overlong || !tail.is_empty() || skip < len) {
         // The first line of the range (it starts at `skip`, a line boundary).
         if overlong || tail.len() > MAX_LINE {
-            sink.damage(Damage {
-                path: path.into(),
-                line: Some(1).filter(|_| skip == 0),
-                offset: skip,
-                kind: DamageKind::LineTooLong,
-                detail: format!("over {MAX_LINE} bytes; skipped"),
-            });
+            sink.damage(Damage::too_long(path, Some(1).filter(|_| skip == 0), skip));
         } else if !(tail.is_empty() && skip == len)
             && sink
                 .line(
