@@ -112,7 +112,7 @@ fn main() {
         (30, 200_000)
     };
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("target/bench-data/ds-{days}x{per_day}"));
+        .join(format!("target/bench-data/ds2-{days}x{per_day}"));
     let last_day = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).expect("date")
         + chrono::Duration::days(i64::from(days) - 1);
     if !data.join(format!("activity-{last_day}.json.gz")).exists() {

@@ -132,9 +132,9 @@ fn flush_member(out: &mut impl Write, member: &mut Vec<u8>, path: &Path) -> Resu
     if member.is_empty() {
         return Ok(0);
     }
-    let mut gz = flate2::write::GzEncoder::new(&mut *out, flate2::Compression::default());
-    gz.write_all(member)
-        .and_then(|()| gz.try_finish())
+    let gz = crate::gzmeta::encode_member(member, flate2::Compression::default(), None)
+        .map_err(|e| Error::io(path, "compress", e))?;
+    out.write_all(&gz)
         .map_err(|e| Error::io(path, "write", e))?;
     let n = member.len() as u64;
     member.clear();

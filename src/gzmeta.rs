@@ -1,5 +1,7 @@
-//! What a gzip member of a day records about itself, in its header's extra field
-//! (subfield `AL`, ignored by `zcat`): which bytes of which plain day file it holds.
+//! What a gzip member of a day records about itself, in its header's extra field (which
+//! `zcat` ignores): its own total length (subfield `AS`, as BGZF does), so readers can hop
+//! from member to member and inflate them on several cores; and which bytes of which plain
+//! day file it holds (subfield `AL`).
 //!
 //! Maintenance folds a plain file into the day's `.gz` and then removes the plain file.
 //! Between the two steps (or after a crash there) both exist; readers and the next run use
@@ -9,8 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The extra-field subfield id: `A`, `L`.
+/// The extra-field subfield id of [`Covers`]: `A`, `L`.
 pub const SUBFIELD_ID: [u8; 2] = *b"AL";
+
+/// The extra-field subfield id of a member's total length in bytes (u32, little-endian):
+/// `A`, `S`.
+pub const SIZE_ID: [u8; 2] = *b"AS";
 
 /// Longest head of a plain file that identifies it.
 pub const HEAD_LEN: u64 = 4096;
@@ -40,12 +46,97 @@ pub fn encode_extra(covers: &Covers) -> Vec<u8> {
 
 /// Finds the `AL` subfield in a gzip extra field; `None` when absent or malformed.
 pub fn decode_extra(extra: &[u8]) -> Option<Covers> {
+    serde_json::from_slice(subfield(extra, SUBFIELD_ID)?).ok()
+}
+
+/// Compresses `data` into one complete gzip member whose header records the member's
+/// total length (and `covers`, when given).
+pub fn encode_member(
+    data: &[u8],
+    level: flate2::Compression,
+    covers: Option<&Covers>,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::with_capacity(data.len() / 4), level);
+    deflate.write_all(data)?;
+    let body = deflate.finish()?;
+    let mut extra = Vec::with_capacity(64);
+    extra.extend_from_slice(&SIZE_ID);
+    extra.extend_from_slice(&4u16.to_le_bytes());
+    extra.extend_from_slice(&[0; 4]); // patched below
+    if let Some(c) = covers {
+        extra.extend(encode_extra(c));
+    }
+    // ID1 ID2 CM FLG(FEXTRA) MTIME(4) XFL OS(unknown) XLEN
+    let mut member = vec![0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 255];
+    member.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+    member.extend_from_slice(&extra);
+    member.extend_from_slice(&body);
+    member.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    member.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let total =
+        u32::try_from(member.len()).map_err(|_| std::io::Error::other("gzip member over 4 GiB"))?;
+    member[16..20].copy_from_slice(&total.to_le_bytes());
+    Ok(member)
+}
+
+/// One gzip member found by its header alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Where it starts in the file.
+    pub offset: u64,
+    /// Its total length.
+    pub len: u64,
+    /// What plain-file bytes it holds, if it says.
+    pub covers: Option<Covers>,
+}
+
+/// Every member of a gzip file, found by hopping from header to header, when every member
+/// records its length and together they fill the file exactly; otherwise `None` (read the
+/// file from the start instead).
+pub fn member_index(file: &std::fs::File) -> std::io::Result<Option<Vec<Member>>> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut members = Vec::new();
+    let mut offset = 0u64;
+    while offset < len {
+        let mut head = [0u8; 12];
+        if file.read_exact_at(&mut head, offset).is_err()
+            || head[..3] != [0x1f, 0x8b, 8]
+            || head[3] & 0x04 == 0
+        {
+            return Ok(None);
+        }
+        let xlen = u64::from(u16::from_le_bytes([head[10], head[11]]));
+        let mut extra = vec![0u8; xlen as usize];
+        if file.read_exact_at(&mut extra, offset + 12).is_err() {
+            return Ok(None);
+        }
+        let Some(size) = subfield(&extra, SIZE_ID).filter(|b| b.len() == 4) else {
+            return Ok(None);
+        };
+        let size = u64::from(u32::from_le_bytes([size[0], size[1], size[2], size[3]]));
+        if size < 12 + xlen + 8 || offset + size > len {
+            return Ok(None);
+        }
+        members.push(Member {
+            offset,
+            len: size,
+            covers: decode_extra(&extra),
+        });
+        offset += size;
+    }
+    Ok(Some(members))
+}
+
+/// The body of subfield `id` in a gzip extra field.
+fn subfield(extra: &[u8], id: [u8; 2]) -> Option<&[u8]> {
     let mut rest = extra;
     while rest.len() >= 4 {
         let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
         let body = rest.get(4..4 + len)?;
-        if rest[..2] == SUBFIELD_ID {
-            return serde_json::from_slice(body).ok();
+        if rest[..2] == id {
+            return Some(body);
         }
         rest = &rest[4 + len..];
     }
@@ -73,6 +164,48 @@ pub fn covered_prefix(covers: &[Covers], head: &[u8], len: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_record_their_length_and_are_found_without_inflating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.gz");
+        let c = Covers {
+            head_crc32: 7,
+            head_len: 10,
+            from: 0,
+            to: 10,
+        };
+        let mut file = encode_member(b"one\ntwo\n", flate2::Compression::default(), None).unwrap();
+        file.extend(encode_member(b"three\n", flate2::Compression::fast(), Some(&c)).unwrap());
+        file.extend(encode_member(b"", flate2::Compression::default(), None).unwrap());
+        std::fs::write(&path, &file).unwrap();
+        let index = member_index(&std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(index.len(), 3);
+        assert_eq!(index[0].offset, 0);
+        assert_eq!(index[1].offset, index[0].len);
+        assert_eq!(index[1].covers, Some(c));
+        assert_eq!(index.iter().map(|m| m.len).sum::<u64>(), file.len() as u64);
+        // Standard gzip for everyone else.
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&file[..]), &mut text)
+            .unwrap();
+        assert_eq!(text, "one\ntwo\nthree\n");
+        // Anything else: no index, read from the start.
+        std::fs::write(&path, &file[..file.len() - 3]).unwrap();
+        assert_eq!(
+            member_index(&std::fs::File::open(&path).unwrap()).unwrap(),
+            None
+        );
+        let mut plain = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut plain, b"x\n").unwrap();
+        std::fs::write(&path, plain.finish().unwrap()).unwrap();
+        assert_eq!(
+            member_index(&std::fs::File::open(&path).unwrap()).unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn extra_field_round_trips_among_other_subfields() {

@@ -241,6 +241,7 @@ fn execute(
                 files,
                 query.reverse,
                 plain_ends.get(&day).copied(),
+                true,
                 &mut sink,
             )?
             .is_break()
@@ -439,8 +440,16 @@ fn parallel(
                         counts: Counts::default(),
                     };
                     let end = plain_ends.get(day).copied();
-                    let done = match scan_day_upto(dir, *day, *files, query.reverse, end, &mut sink)
-                    {
+                    // Days already keep every core busy: no inflating threads per day.
+                    let done = match scan_day_upto(
+                        dir,
+                        *day,
+                        *files,
+                        query.reverse,
+                        end,
+                        false,
+                        &mut sink,
+                    ) {
                         Ok(flow) if flow.is_continue() && sink.flush().is_continue() => {
                             Ok((sink.matched, sink.counts))
                         }

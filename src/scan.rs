@@ -133,7 +133,8 @@ pub trait Sink {
     fn damage(&mut self, damage: Damage);
 }
 
-/// Reads one day: forwards, `.gz` then plain; backwards, exactly the reverse.
+/// Reads one day: forwards, `.gz` then plain; backwards, exactly the reverse. A `.gz`
+/// whose members record their lengths is inflated on two threads.
 pub fn scan_day(
     dir: &Path,
     day: NaiveDate,
@@ -141,17 +142,18 @@ pub fn scan_day(
     reverse: bool,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    scan_day_upto(dir, day, files, reverse, None, sink)
+    scan_day_upto(dir, day, files, reverse, None, true, sink)
 }
 
 /// [`scan_day`], reading the plain file only up to `plain_end` bytes when given (where a
-/// follower takes over).
+/// follower takes over), and inflating an indexed `.gz` on two threads when `split`.
 pub fn scan_day_upto(
     dir: &Path,
     day: NaiveDate,
     files: DayFiles,
     reverse: bool,
     plain_end: Option<u64>,
+    split: bool,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
     let plain_path = dir.join(file_name(day, FileKind::Plain));
@@ -170,10 +172,22 @@ pub fn scan_day_upto(
     };
     let mut covers = Vec::new();
     if !reverse {
-        if let Some(gz) = gz
-            && read_gz(&gz_path, gz, &mut covers, sink)?.is_break()
-        {
-            return Ok(ControlFlow::Break(()));
+        if let Some(gz) = gz {
+            let index = if split {
+                gzmeta::member_index(&gz)
+                    .ok()
+                    .flatten()
+                    .filter(|m| m.len() >= 2)
+            } else {
+                None
+            };
+            let flow = match index {
+                Some(members) => read_gz_members(&gz_path, &gz, &members, &mut covers, sink)?,
+                None => read_gz(&gz_path, gz, &mut covers, sink)?,
+            };
+            if flow.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
         }
         if let Some(plain) = plain {
             let skip = covered(&plain_path, &plain, &covers)?;
@@ -466,6 +480,105 @@ fn read_gz(
         });
     }
     Ok(ControlFlow::Continue(()))
+}
+
+/// Threads inflating one day's members.
+const MEMBER_THREADS: usize = 2;
+
+/// Inflates a `.gz` whose members are indexed: member `i` on thread `i % 2`, at most two
+/// members ahead per thread, their contents fed in order through one line splitter (so a
+/// line may span members).
+fn read_gz_members(
+    path: &Path,
+    file: &File,
+    members: &[gzmeta::Member],
+    covers: &mut Vec<Covers>,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    covers.extend(members.iter().filter_map(|m| m.covers));
+    std::thread::scope(|s| {
+        let receivers: Vec<_> = (0..MEMBER_THREADS)
+            .map(|t| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+                s.spawn(move || {
+                    for m in members.iter().skip(t).step_by(MEMBER_THREADS) {
+                        let inflated = inflate_member(file, m);
+                        let failed = inflated.is_err();
+                        // A closed channel means the reader stopped.
+                        if tx.send(inflated).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        let mut lines = Lines::new(0, true);
+        for (i, member) in members.iter().enumerate() {
+            let failure = match receivers[i % MEMBER_THREADS].recv() {
+                Ok(Ok(content)) => {
+                    if lines
+                        .feed(&content, &mut |piece, line, offset| {
+                            line_piece(path, sink, piece, line, offset)
+                        })
+                        .is_break()
+                    {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    continue;
+                }
+                Ok(Err(e)) => e,
+                Err(_) => io::Error::other("inflating thread stopped"),
+            };
+            let kind = if failure.kind() == io::ErrorKind::UnexpectedEof {
+                DamageKind::TruncatedGzip
+            } else {
+                DamageKind::CorruptGzip
+            };
+            if lines.has_partial() {
+                sink.damage(Damage {
+                    path: path.into(),
+                    line: Some(lines.next_line),
+                    offset: lines.next_offset,
+                    kind: DamageKind::TornLine,
+                    detail: "cut off by the gzip damage below".into(),
+                });
+            }
+            let detail = format!(
+                "member {} (at byte {} of the file): {failure}",
+                i + 1,
+                member.offset
+            );
+            sink.damage(Damage {
+                path: path.into(),
+                line: None,
+                offset: lines.next_offset,
+                kind,
+                detail,
+            });
+            return Ok(ControlFlow::Continue(()));
+        }
+        if lines.has_partial() {
+            sink.damage(Damage {
+                path: path.into(),
+                line: Some(lines.next_line),
+                offset: lines.next_offset,
+                kind: DamageKind::TornLine,
+                detail: "no newline at the end of the compressed day".into(),
+            });
+        }
+        Ok(ControlFlow::Continue(()))
+    })
+}
+
+/// One member, inflated whole (about 1 MiB for members maintenance writes).
+fn inflate_member(file: &File, m: &gzmeta::Member) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(m.len).map_err(|_| io::Error::other("member too large"))?;
+    let mut compressed = vec![0u8; len];
+    file.read_exact_at(&mut compressed, m.offset)?;
+    let mut out = Vec::with_capacity(len.saturating_mul(8).min(64 << 20));
+    flate2::bufread::GzDecoder::new(&compressed[..]).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// Reads a plain day file from `skip`. A last line without a newline is being written

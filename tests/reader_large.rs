@@ -103,3 +103,70 @@ fn tail_of_a_large_day_reads_only_its_end() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The day as indexed gzip members (each records its length), cut every `every` bytes,
+/// even inside lines.
+fn indexed_members(data: &[u8], every: usize) -> Vec<u8> {
+    let mut gz = Vec::new();
+    for part in data.chunks(every) {
+        gz.extend(actlog::gzmeta::encode_member(part, flate2::Compression::fast(), None).unwrap());
+    }
+    gz
+}
+
+#[test]
+fn an_indexed_gzipped_day_is_inflated_in_parallel_with_the_same_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = content();
+    let path = dir.path().join("activity-2026-11-24.json.gz");
+    std::fs::write(&path, indexed_members(&data, 333_333)).unwrap();
+    let index = actlog::gzmeta::member_index(&std::fs::File::open(&path).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(index.len() > 20, "{} members", index.len());
+    let (forward, damage) = actions(dir.path(), false);
+    assert_eq!(forward, (0..30_000).collect::<Vec<_>>());
+    assert_eq!(damage, [DamageKind::LineTooLong]);
+    let (backward, _) = actions(dir.path(), true);
+    assert_eq!(backward, (0..30_000).rev().collect::<Vec<_>>());
+    // zcat agrees.
+    if let Ok(out) = std::process::Command::new("zcat").arg(&path).output() {
+        assert_eq!(out.stdout, data);
+    }
+}
+
+#[test]
+fn a_corrupt_member_in_an_indexed_day_is_reported_and_what_precedes_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = content();
+    // Members end at line ends here, so the records before the bad member are whole.
+    let mut gz = Vec::new();
+    let mut members = 0;
+    let mut bad_at = 0;
+    let mut lines_before_bad = 0;
+    for (n, chunk) in data
+        .split_inclusive(|&b| b == b'\n')
+        .collect::<Vec<_>>()
+        .chunks(1000)
+        .enumerate()
+    {
+        let part: Vec<u8> = chunk.concat();
+        let mut member =
+            actlog::gzmeta::encode_member(&part, flate2::Compression::fast(), None).unwrap();
+        if n == 5 {
+            let mid = member.len() / 2;
+            member[mid] ^= 0xff;
+            bad_at = gz.len();
+        }
+        if n < 5 {
+            lines_before_bad += chunk.len();
+        }
+        gz.extend(member);
+        members += 1;
+    }
+    assert!(members > 10 && bad_at > 0);
+    std::fs::write(dir.path().join("activity-2026-11-24.json.gz"), gz).unwrap();
+    let (forward, damage) = actions(dir.path(), false);
+    assert_eq!(forward, (0..lines_before_bad).collect::<Vec<_>>());
+    assert_eq!(damage, [DamageKind::CorruptGzip]);
+}
