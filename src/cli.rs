@@ -50,8 +50,29 @@ pub enum Command {
     Query(QueryArgs),
     /// Print the last N matching records; with -f, keep printing new ones
     Tail(TailArgs),
+    /// Compress finished days and delete days older than --keep-days
+    Maintain(MaintainArgs),
     /// Write a demo log directory from several processes at once and check every line
     Demo(DemoArgs),
+}
+
+/// `actlog maintain`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Safe while writers, readers and other pods run, and after a crash at any point.\nA second run at the same moment reports that another holds the lock and exits 0."
+)]
+pub struct MaintainArgs {
+    /// Delete days older than N days (by the date in the file name; never today or a future day)
+    #[arg(long, value_name = "N", default_value_t = 90)]
+    pub keep_days: u32,
+
+    /// Compress days more than N days before today (1: every day before yesterday)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub grace_days: u32,
+
+    /// Show what would be done; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The filters shared by `query` and `tail`. All given filters must match; a repeated

@@ -1,10 +1,11 @@
 //! The `actlog` command: parses arguments, calls the library, prints.
 
 use actlog::cli::{
-    AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs, OutputArgs, QueryArgs, TailArgs,
+    AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs, MaintainArgs, OutputArgs, QueryArgs, TailArgs,
 };
 use actlog::filter::Filter;
 use actlog::follow::{Follower, Waiter};
+use actlog::maintain::{Action, Policy};
 use actlog::output::{Format, Printer, print_counts};
 use actlog::query::{self, CountBy, Outcome, Query};
 use actlog::record::{parse_ip, parse_timestamp};
@@ -39,6 +40,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Append(args) => append(&cli.dir_or(DEFAULT_DIR), args),
         Command::Query(args) => query_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Tail(args) => tail_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
+        Command::Maintain(args) => maintain_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Demo(args) => run_demo(&cli.dir_or(demo::DEFAULT_DEMO_DIR), args),
     }
 }
@@ -105,6 +107,70 @@ fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
         }
         _ => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    if !dir.is_dir() {
+        return Err(anyhow!("{}: no such log directory", dir.display()));
+    }
+    let policy = Policy {
+        keep_days: args.keep_days,
+        grace_days: args.grace_days,
+        dry_run: args.dry_run,
+    };
+    let report = actlog::maintain::run(dir, now.date_naive(), &policy)?;
+    if report.busy {
+        eprintln!(
+            "actlog: another maintenance run holds {}; nothing done",
+            dir.join(actlog::maintain::LOCK_FILE).display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let would = if args.dry_run { "would " } else { "" };
+    let mut out = String::new();
+    let mut refused = false;
+    for action in &report.actions {
+        match action {
+            Action::Compressed {
+                day,
+                plain_bytes,
+                gz_bytes,
+            } if args.dry_run => {
+                out += &format!("would compress {day} ({plain_bytes} bytes)\n");
+                let _ = gz_bytes;
+            }
+            Action::Compressed {
+                day,
+                plain_bytes,
+                gz_bytes,
+            } => {
+                out += &format!("compressed {day}: {plain_bytes} bytes into {gz_bytes}\n");
+            }
+            Action::RemovedLeftover { day } => {
+                out += &format!("removed {day}'s plain file, already in its .gz\n")
+            }
+            Action::Deleted { day, files } => {
+                out += &format!("{would}delete {day}: {}\n", files.join(", "))
+            }
+            Action::RemovedTemp { name } => {
+                out += &format!("{would}remove {name} (left by a crashed run)\n")
+            }
+            Action::Refused { day, reason } => {
+                refused = true;
+                eprintln!("actlog: not compressing {day}: {reason}");
+            }
+        }
+    }
+    if let Err(e) = write_stdout(out.as_bytes())
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return Err(anyhow!(e).context("writing to standard output"));
+    }
+    Ok(if refused {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The output format and whether to colour, from the flags and the terminal.

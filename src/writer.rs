@@ -104,6 +104,12 @@ impl Store {
         &self.dir
     }
 
+    /// Compresses finished days and deletes days past retention, as of the clock's UTC
+    /// day (see [`crate::maintain`]).
+    pub fn maintain(&self, policy: &crate::maintain::Policy) -> Result<crate::maintain::Report> {
+        crate::maintain::run(&self.dir, self.options.clock.now().date_naive(), policy)
+    }
+
     /// The options the store was opened with.
     pub fn options(&self) -> &Options {
         &self.options
