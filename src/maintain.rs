@@ -17,7 +17,7 @@ use crate::gzmeta::{self, Covers};
 use crate::layout::{FileKind, file_name, list_days, parse_file_name};
 use chrono::{Duration, NaiveDate};
 use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -99,7 +99,16 @@ pub struct Report {
 pub fn run(dir: &Path, today: NaiveDate, policy: &Policy) -> Result<Report> {
     let mut report = Report::default();
     let lock_path = dir.join(LOCK_FILE);
-    let lock = open_new_or_existing(&lock_path, false)?;
+    // A dry run creates nothing, not even the lock file; it still respects a running one.
+    let lock = if policy.dry_run {
+        match crate::scan::open_day_file(&lock_path) {
+            Ok(Some(f)) => f,
+            Ok(None) => return dry_run_unlocked(dir, today, policy, report),
+            Err(e) => return Err(open_error(&lock_path, e)),
+        }
+    } else {
+        open_new_or_existing(&lock_path, false)?
+    };
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -113,19 +122,35 @@ pub fn run(dir: &Path, today: NaiveDate, policy: &Policy) -> Result<Report> {
             });
         }
     }
-    remove_stale_temps(dir, policy, &mut report)?;
+    plan(dir, today, policy, &mut report)?;
+    drop(lock);
+    Ok(report)
+}
+
+fn dry_run_unlocked(
+    dir: &Path,
+    today: NaiveDate,
+    policy: &Policy,
+    mut report: Report,
+) -> Result<Report> {
+    plan(dir, today, policy, &mut report)?;
+    Ok(report)
+}
+
+/// Does (or, in a dry run, lists) the run's work; the caller holds the maintenance lock.
+fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> Result<()> {
+    remove_stale_temps(dir, policy, report)?;
     let compress_before = today - Duration::days(i64::from(policy.grace_days));
     // Retention never reaches today or a future day.
     let keep_from = today - Duration::days(i64::from(policy.keep_days));
     for (day, files) in list_days(dir)? {
         if day < keep_from {
-            delete_day(dir, day, policy, &mut report)?;
+            delete_day(dir, day, policy, report)?;
         } else if files.plain && day < compress_before && day < today {
-            compress_day(dir, day, policy, &mut report)?;
+            compress_day(dir, day, policy, report)?;
         }
     }
-    drop(lock);
-    Ok(report)
+    Ok(())
 }
 
 /// The name of the temporary file a run writes a day's new `.gz` into.
@@ -337,9 +362,12 @@ fn compress_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report
     remove(&temp_path)?;
     let temp = open_new_or_existing(&temp_path, true)?;
     let mut out = io::BufWriter::new(&temp);
-    if let Some((mut f, _)) = old_gz {
-        // The old members first: stored order is kept.
-        io::copy(&mut f, &mut out).map_err(|e| Error::io(&gz_path, "copy", e))?;
+    if let Some((f, _)) = old_gz {
+        // The old members first, from the start (checking them moved the file offset).
+        let mut old = io::BufReader::new(&f);
+        old.seek(io::SeekFrom::Start(0))
+            .map_err(|e| Error::io(&gz_path, "seek", e))?;
+        io::copy(&mut old, &mut out).map_err(|e| Error::io(&gz_path, "copy", e))?;
     }
     let added = fold(
         &plain,

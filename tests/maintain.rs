@@ -1,0 +1,394 @@
+//! `actlog maintain`: compression and retention, with writers, other maintainers and
+//! SIGKILL at random instants.
+
+mod common;
+
+use actlog::filter::{Filter, FilterSpec};
+use actlog::query::{self, Query};
+use actlog::{Activity, Options, Store};
+use chrono::{DateTime, Utc};
+use common::actlog;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn maintain(dir: &Path, now: &str, extra: &[&str]) -> std::process::Output {
+    actlog()
+        .arg("--dir")
+        .arg(dir)
+        .args(["--now", now, "maintain"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// record id -> how many times it is stored, over all days (plain and gzipped).
+fn stored(dir: &Path) -> (HashMap<String, usize>, u64) {
+    let q = Query {
+        filter: Filter::new(&FilterSpec::default(), Utc::now()).unwrap(),
+        limit: None,
+        reverse: false,
+        strict: false,
+    };
+    let mut seen = HashMap::new();
+    let outcome = query::run(dir, &q, &mut |_, r| {
+        *seen.entry(r.id.to_string()).or_default() += 1;
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    (seen, outcome.damaged)
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn write_days(dir: &Path, days: &[&str], per_day: usize) {
+    let w = Store::open(dir, Options::default()).unwrap().writer();
+    for d in days {
+        let batch: Vec<Activity> = (0..per_day)
+            .map(|i| Activity::new("u", format!("{d}.{i}")).at(at(&format!("{d}T10:00:00Z"))))
+            .collect();
+        w.append_batch(&batch).unwrap();
+    }
+}
+
+#[test]
+fn retention_keeps_day_n_deletes_day_n_plus_one_never_today_or_future_or_foreign() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_days(
+        d,
+        &[
+            "2026-08-26",
+            "2026-08-27",
+            "2026-08-28",
+            "2026-11-24",
+            "2026-11-25",
+            "2026-11-26",
+        ],
+        2,
+    );
+    std::fs::write(d.join("notes.txt"), "mine").unwrap();
+    std::fs::write(d.join("activity-2026-08-01.json.bak"), "mine").unwrap();
+    // Today 2026-11-25, keep 90 days: 2026-08-27 is 90 days ago (kept), 2026-08-26 is 91.
+    let before = names(d);
+    let dry = maintain(d, "2026-11-25T12:00:00Z", &["--dry-run"]);
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        text.contains("would delete 2026-08-26") && !text.contains("2026-08-27:"),
+        "{text}"
+    );
+    assert_eq!(names(d), before, "--dry-run changes nothing");
+    let out = maintain(d, "2026-11-25T12:00:00Z", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = names(d);
+    assert!(!after.contains(&"activity-2026-08-26.json".to_owned()));
+    assert!(
+        after.contains(&"activity-2026-08-27.json.gz".to_owned()),
+        "{after:?}"
+    );
+    for kept in [
+        "activity-2026-11-24.json",
+        "activity-2026-11-25.json",
+        "activity-2026-11-26.json",
+        "notes.txt",
+        "activity-2026-08-01.json.bak",
+    ] {
+        assert!(
+            after.contains(&kept.to_owned()),
+            "{kept} missing from {after:?}"
+        );
+    }
+    // Even keeping 0 days, today and the future stay.
+    let out = maintain(d, "2026-11-25T12:00:00Z", &["--keep-days", "0"]);
+    assert!(out.status.success());
+    let after = names(d);
+    assert!(
+        after.contains(&"activity-2026-11-25.json".to_owned())
+            && after.contains(&"activity-2026-11-26.json".to_owned()),
+        "{after:?}"
+    );
+    assert!(!after.iter().any(|n| n.contains("2026-11-24")), "{after:?}");
+}
+
+#[test]
+fn compression_keeps_every_record_once_in_order_and_makes_standard_gzip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_days(d, &["2026-11-20", "2026-11-21"], 5000);
+    let before = stored(d);
+    let out = maintain(d, "2026-11-25T00:00:00Z", &[]);
+    assert!(out.status.success());
+    assert_eq!(stored(d), before);
+    assert_eq!(
+        names(d),
+        [
+            ".maintenance.lock",
+            "activity-2026-11-20.json.gz",
+            "activity-2026-11-21.json.gz"
+        ]
+    );
+    let gz = d.join("activity-2026-11-20.json.gz");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&gz).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let index = actlog::gzmeta::member_index(&std::fs::File::open(&gz).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(!index.is_empty() && index.iter().all(|m| m.covers.is_some()));
+    if let Ok(out) = std::process::Command::new("gzip")
+        .arg("-t")
+        .arg(&gz)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "gzip -t: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Late records for a compressed day go to a new plain file and are folded in next time.
+    write_days(d, &["2026-11-20"], 3);
+    let out = maintain(d, "2026-11-25T00:00:00Z", &[]);
+    assert!(out.status.success());
+    let (seen, damaged) = stored(d);
+    assert_eq!(damaged, 0);
+    assert_eq!(seen.len(), 10_003);
+    assert!(seen.values().all(|&n| n == 1));
+}
+
+fn copy_fixture(name: &str, to: &Path) {
+    let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_plain_file_partly_or_wholly_held_by_the_gz_is_folded_once() {
+    for fixture in ["covered", "covered-indexed"] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_fixture(fixture, dir.path());
+        let before = stored(dir.path());
+        let out = maintain(dir.path(), "2026-11-30T00:00:00Z", &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stored(dir.path()), before, "{fixture}");
+        assert!(!dir.path().join("activity-2026-11-24.json").exists());
+    }
+    // Wholly held: a run crashed after the rename; the leftover is only removed.
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture("covered", dir.path());
+    let plain = dir.path().join("activity-2026-11-24.json");
+    let bytes = std::fs::read(&plain).unwrap();
+    let head_end = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    std::fs::write(&plain, &bytes[..head_end]).unwrap();
+    let gz_before = std::fs::read(dir.path().join("activity-2026-11-24.json.gz")).unwrap();
+    let out = maintain(dir.path(), "2026-11-30T00:00:00Z", &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already in its .gz"));
+    assert_eq!(
+        std::fs::read(dir.path().join("activity-2026-11-24.json.gz")).unwrap(),
+        gz_before
+    );
+    assert!(!plain.exists());
+}
+
+#[test]
+fn a_damaged_gz_is_not_added_to_and_both_files_are_kept() {
+    for damaged in ["activity-2026-11-21.json.gz", "activity-2026-11-22.json.gz"] {
+        let dir = tempfile::tempdir().unwrap();
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/damaged")
+            .join(damaged);
+        std::fs::copy(&src, dir.path().join(damaged)).unwrap();
+        let plain = dir.path().join(damaged.trim_end_matches(".gz"));
+        std::fs::write(&plain, "{\"id\":\"01937c3e-0000-7000-8000-000000000777\",\"timestamp\":\"2026-11-21T05:00:00.000Z\",\"username\":\"u\",\"action\":\"a\"}\n").unwrap();
+        let out = maintain(dir.path(), "2026-11-30T00:00:00Z", &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("not compressing")
+                && (err.contains("trailing garbage") || err.contains("damaged gzip member")),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join(damaged)).unwrap(),
+            std::fs::read(&src).unwrap()
+        );
+        assert!(plain.exists());
+    }
+}
+
+#[test]
+fn eight_writers_appending_to_a_day_while_it_is_compressed_repeatedly_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let input: String = (0..3000).map(|i| format!("{{\"username\":\"w{w}\",\"action\":\"w{w}.{i}\",\"timestamp\":\"2026-11-20T10:00:00Z\"}}\n")).collect();
+            let mut child = actlog().arg("--dir").arg(&d).args(["append", "-", "--batch", "1"]).stdin(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+            child
+        })
+        .collect();
+    let mut runs = 0;
+    let mut writers = writers;
+    loop {
+        let out = maintain(&d, "2026-11-25T00:00:00Z", &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        runs += 1;
+        if writers.iter_mut().all(|c| c.try_wait().unwrap().is_some()) {
+            break;
+        }
+    }
+    for mut c in writers {
+        assert!(c.wait().unwrap().success());
+    }
+    maintain(&d, "2026-11-25T00:00:00Z", &[]);
+    let (seen, damaged) = stored(&d);
+    assert_eq!(damaged, 0);
+    assert_eq!(seen.len(), 24_000, "after {runs} maintenance runs");
+    assert!(seen.values().all(|&n| n == 1), "a record stored twice");
+    assert!(
+        runs >= 3,
+        "maintenance ran only {runs} times during the writes"
+    );
+}
+
+#[test]
+fn two_maintainers_at_once_compress_each_day_once() {
+    for round in 0..15 {
+        let dir = tempfile::tempdir().unwrap();
+        write_days(
+            dir.path(),
+            &["2026-11-18", "2026-11-19", "2026-11-20"],
+            3000,
+        );
+        let spawn = || {
+            actlog()
+                .arg("--dir")
+                .arg(dir.path())
+                .args(["--now", "2026-11-25T00:00:00Z", "maintain"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        assert!(a.status.success() && b.status.success());
+        let compressed = [&a, &b]
+            .iter()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .matches("compressed")
+                    .count()
+            })
+            .sum::<usize>();
+        assert_eq!(
+            compressed, 3,
+            "round {round}: each day compressed exactly once"
+        );
+        let (seen, damaged) = stored(dir.path());
+        assert_eq!((seen.len(), damaged), (9000, 0));
+        assert!(seen.values().all(|&n| n == 1));
+    }
+}
+
+#[test]
+fn maintain_killed_at_random_instants_never_loses_or_doubles_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w = Store::open(d, Options::default()).unwrap().writer();
+    let days = ["2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"];
+    let mut expected = 0usize;
+    let mut killed_mid_run = 0;
+    for round in 0..100 {
+        // New records for a past day, so every run has work to do.
+        let day = days[round % days.len()];
+        let batch: Vec<Activity> = (0..500)
+            .map(|i| {
+                Activity::new("u", format!("r{round}.{i}")).at(at(&format!("{day}T10:00:00Z")))
+            })
+            .collect();
+        w.append_batch(&batch).unwrap();
+        expected += 500;
+        let mut child = actlog()
+            .arg("--dir")
+            .arg(d)
+            .args(["--now", "2026-11-25T00:00:00Z", "maintain"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(fastrand::u64(0..15_000)));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if !status.success() {
+            killed_mid_run += 1;
+        }
+        let (seen, damaged) = stored(d);
+        assert_eq!(damaged, 0, "round {round}");
+        assert_eq!(seen.len(), expected, "round {round}: a record is missing");
+        assert!(
+            seen.values().all(|&n| n == 1),
+            "round {round}: a record is stored twice"
+        );
+    }
+    assert!(
+        killed_mid_run >= 30,
+        "only {killed_mid_run} of 100 runs were killed before finishing"
+    );
+    let out = maintain(d, "2026-11-25T00:00:00Z", &[]);
+    assert!(out.status.success());
+    assert!(
+        !names(d).iter().any(|n| n.ends_with(".tmp")),
+        "{:?}",
+        names(d)
+    );
+    let (seen, _) = stored(d);
+    assert_eq!(seen.len(), expected);
+    assert!(
+        names(d)
+            .iter()
+            .all(|n| !n.ends_with(".json") || n.starts_with('.')),
+        "all past days compressed: {:?}",
+        names(d)
+    );
+}
