@@ -52,8 +52,27 @@ pub enum Command {
     Tail(TailArgs),
     /// Compress finished days and delete days older than --keep-days
     Maintain(MaintainArgs),
+    /// Check every file; list each bad line or damaged file (exit 0 clean, 1 problems, 2 error)
+    Verify(VerifyArgs),
     /// Write a demo log directory from several processes at once and check every line
     Demo(DemoArgs),
+}
+
+/// `actlog verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Output: text (one problem per line) or json (one object per line)
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// Formats for `verify` and `stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// For people.
+    Text,
+    /// JSON, for machines.
+    Json,
 }
 
 /// `actlog maintain`.

@@ -161,6 +161,43 @@ pub fn covered_prefix(covers: &[Covers], head: &[u8], len: u64) -> u64 {
     end
 }
 
+/// Inflates every member of a `.gz` (checking CRCs and that nothing follows the last
+/// member) and collects their coverage markers.
+pub fn check_members(file: &std::fs::File) -> std::result::Result<Vec<Covers>, String> {
+    let mut input = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut covers = Vec::new();
+    let mut sink = vec![0u8; 256 * 1024];
+    let mut member = 0;
+    loop {
+        match std::io::BufRead::fill_buf(&mut input) {
+            Ok([]) => return Ok(covers),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let mut d = flate2::bufread::GzDecoder::new(input);
+        loop {
+            match std::io::Read::read(&mut d, &mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let what = if member > 0 && d.header().is_none() {
+                        "trailing garbage after the last gzip member"
+                    } else {
+                        "a damaged gzip member"
+                    };
+                    return Err(format!("{what} (member {}): {e}", member + 1));
+                }
+            }
+        }
+        if let Some(c) = d.header().and_then(|h| h.extra()).and_then(decode_extra) {
+            covers.push(c);
+        }
+        input = d.into_inner();
+        member += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,7 @@ pub mod query;
 pub mod record;
 pub mod scan;
 pub mod timeexpr;
+pub mod verify;
 pub mod writer;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -1,7 +1,8 @@
 //! The `actlog` command: parses arguments, calls the library, prints.
 
 use actlog::cli::{
-    AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs, MaintainArgs, OutputArgs, QueryArgs, TailArgs,
+    AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs, MaintainArgs, OutputArgs, QueryArgs,
+    ReportFormat, TailArgs, VerifyArgs,
 };
 use actlog::filter::Filter;
 use actlog::follow::{Follower, Waiter};
@@ -41,6 +42,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Query(args) => query_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Tail(args) => tail_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Maintain(args) => maintain_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
+        Command::Verify(args) => verify_cmd(&cli.dir_or(DEFAULT_DIR), args),
         Command::Demo(args) => run_demo(&cli.dir_or(demo::DEFAULT_DEMO_DIR), args),
     }
 }
@@ -107,6 +109,30 @@ fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
         }
         _ => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn verify_cmd(dir: &Path, args: &VerifyArgs) -> Result<ExitCode> {
+    let problems = actlog::verify::verify(dir)?;
+    let mut out = String::new();
+    for p in &problems {
+        match args.format {
+            ReportFormat::Text => out += &format!("{p}\n"),
+            ReportFormat::Json => out += &format!("{}\n", serde_json::to_string(p)?),
+        }
+    }
+    if args.format == ReportFormat::Text {
+        eprintln!("actlog: {} problem(s) in {}", problems.len(), dir.display());
+    }
+    if let Err(e) = write_stdout(out.as_bytes())
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return Err(anyhow!(e).context("writing to standard output"));
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<ExitCode> {

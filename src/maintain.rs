@@ -17,7 +17,7 @@ use crate::gzmeta::{self, Covers};
 use crate::layout::{FileKind, file_name, list_days, parse_file_name};
 use chrono::{Duration, NaiveDate};
 use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -332,7 +332,7 @@ fn compress_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report
     // The existing .gz must be whole, or folding more into it would bury good records
     // behind damage; it is kept as it is and reported.
     let old_gz = match open_day_gz(&gz_path)? {
-        Some(f) => match check_gz(&f) {
+        Some(f) => match gzmeta::check_members(&f) {
             Ok(covers) => Some((f, covers)),
             Err(why) => {
                 report.actions.push(Action::Refused {
@@ -466,46 +466,5 @@ fn open_day_gz(path: &Path) -> Result<Option<File>> {
         }
         Ok(None) => Ok(None),
         Err(e) => Err(open_error(path, e)),
-    }
-}
-
-/// Inflates every member of a `.gz` (checking CRCs and that nothing follows the last
-/// member) and collects their coverage markers.
-fn check_gz(file: &File) -> std::result::Result<Vec<Covers>, String> {
-    let mut input = io::BufReader::with_capacity(256 * 1024, file);
-    let mut covers = Vec::new();
-    let mut sink = vec![0u8; 256 * 1024];
-    let mut member = 0;
-    loop {
-        match io::BufRead::fill_buf(&mut input) {
-            Ok([]) => return Ok(covers),
-            Ok(_) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        let mut d = flate2::bufread::GzDecoder::new(input);
-        loop {
-            match d.read(&mut sink) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let what = if member > 0 && d.header().is_none() {
-                        "trailing garbage after the last gzip member"
-                    } else {
-                        "a damaged gzip member"
-                    };
-                    return Err(format!("{what} (member {}): {e}", member + 1));
-                }
-            }
-        }
-        if let Some(c) = d
-            .header()
-            .and_then(|h| h.extra())
-            .and_then(gzmeta::decode_extra)
-        {
-            covers.push(c);
-        }
-        input = d.into_inner();
-        member += 1;
     }
 }

@@ -370,6 +370,14 @@ fn maintain_killed_at_random_instants_never_loses_or_doubles_a_record() {
             seen.values().all(|&n| n == 1),
             "round {round}: a record is stored twice"
         );
+        // Only what a stopped run may leave: its temp file, or a plain file it had already
+        // folded into the .gz.
+        for p in actlog::verify::verify(d).unwrap() {
+            assert!(
+                p.problem == "stale temporary file" || p.problem == "leftover already in the .gz",
+                "round {round}: {p}"
+            );
+        }
     }
     assert!(
         killed_mid_run >= 30,
@@ -381,6 +389,11 @@ fn maintain_killed_at_random_instants_never_loses_or_doubles_a_record() {
         !names(d).iter().any(|n| n.ends_with(".tmp")),
         "{:?}",
         names(d)
+    );
+    assert_eq!(
+        actlog::verify::verify(d).unwrap(),
+        Vec::new(),
+        "verify after a clean run"
     );
     let (seen, _) = stored(d);
     assert_eq!(seen.len(), expected);
