@@ -54,11 +54,13 @@ pub enum Command {
     Maintain(MaintainArgs),
     /// Check every file; list each bad line or damaged file (exit 0 clean, 1 problems, 2 error)
     Verify(VerifyArgs),
+    /// Days, records, bytes plain and compressed, first and last timestamp
+    Stats(VerifyArgs),
     /// Write a demo log directory from several processes at once and check every line
     Demo(DemoArgs),
 }
 
-/// `actlog verify`.
+/// `actlog verify` and `actlog stats`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Output: text (one problem per line) or json (one object per line)

@@ -50,6 +50,7 @@ pub mod output;
 pub mod query;
 pub mod record;
 pub mod scan;
+pub mod stats;
 pub mod timeexpr;
 pub mod verify;
 pub mod writer;

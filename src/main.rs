@@ -43,6 +43,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Tail(args) => tail_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Maintain(args) => maintain_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Verify(args) => verify_cmd(&cli.dir_or(DEFAULT_DIR), args),
+        Command::Stats(args) => stats_cmd(&cli.dir_or(DEFAULT_DIR), args),
         Command::Demo(args) => run_demo(&cli.dir_or(demo::DEFAULT_DEMO_DIR), args),
     }
 }
@@ -133,6 +134,54 @@ fn verify_cmd(dir: &Path, args: &VerifyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn stats_cmd(dir: &Path, args: &VerifyArgs) -> Result<ExitCode> {
+    let stats = actlog::stats::stats(dir)?;
+    let out = match args.format {
+        ReportFormat::Json => format!("{}\n", serde_json::to_string(&stats)?),
+        ReportFormat::Text => {
+            let mut out = format!(
+                "{:<10} {:>10} {:>8} {:>14} {:>14} {:>12} {:>6}  {:<24} {}\n",
+                "day",
+                "records",
+                "damaged",
+                "json bytes",
+                "plain bytes",
+                "gz bytes",
+                "ratio",
+                "first",
+                "last"
+            );
+            let row = |label: String, d: &actlog::stats::DayStats| {
+                let t = |t: Option<DateTime<Utc>>| {
+                    t.map(actlog::record::format_timestamp).unwrap_or_default()
+                };
+                format!(
+                    "{label:<10} {:>10} {:>8} {:>14} {:>14} {:>12} {:>6}  {:<24} {}\n",
+                    d.records,
+                    d.damaged,
+                    d.json_bytes,
+                    d.plain_bytes,
+                    d.gz_bytes,
+                    d.ratio.as_deref().unwrap_or("-"),
+                    t(d.first),
+                    t(d.last)
+                )
+            };
+            for d in &stats.days {
+                out += &row(d.day.map(|d| d.to_string()).unwrap_or_default(), d);
+            }
+            out += &row(format!("{} days", stats.days.len()), &stats.total);
+            out
+        }
+    };
+    if let Err(e) = write_stdout(out.as_bytes())
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return Err(anyhow!(e).context("writing to standard output"));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<ExitCode> {

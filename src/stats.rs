@@ -1,0 +1,171 @@
+//! `actlog stats`: per day and in total, records, JSON bytes, file sizes, compression
+//! ratio, first and last timestamp. Days are read in parallel with the light parse.
+
+use crate::error::{Error, Result};
+use crate::layout::{FileKind, file_name, list_days};
+use crate::record::{LiteRecord, format_timestamp};
+use crate::scan::{Damage, Loc, Sink, scan_day};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+/// Figures for one day (or, in [`Stats::total`], all of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DayStats {
+    /// The day (`None` for the total).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<NaiveDate>,
+    /// Valid records.
+    pub records: u64,
+    /// Damaged lines or files skipped.
+    pub damaged: u64,
+    /// Bytes of JSON lines, plain and inflated.
+    pub json_bytes: u64,
+    /// Size of the plain file.
+    pub plain_bytes: u64,
+    /// Size of the `.gz`.
+    pub gz_bytes: u64,
+    /// JSON bytes held in the `.gz` per compressed byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<String>,
+    /// Earliest record.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ts")]
+    pub first: Option<DateTime<Utc>>,
+    /// Latest record.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ts")]
+    pub last: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    gz_json_bytes: u64,
+}
+
+fn ts<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_timestamp(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Every day's figures and the total.
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    /// Per day, oldest first.
+    pub days: Vec<DayStats>,
+    /// All days together.
+    pub total: DayStats,
+}
+
+impl DayStats {
+    fn add(&mut self, other: &DayStats) {
+        self.records += other.records;
+        self.damaged += other.damaged;
+        self.json_bytes += other.json_bytes;
+        self.plain_bytes += other.plain_bytes;
+        self.gz_bytes += other.gz_bytes;
+        self.gz_json_bytes += other.gz_json_bytes;
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(other.last);
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.ratio = (self.gz_bytes > 0)
+            .then(|| format!("{:.2}", self.gz_json_bytes as f64 / self.gz_bytes as f64));
+    }
+}
+
+struct Count<'a> {
+    stats: &'a mut DayStats,
+    gz_path: std::path::PathBuf,
+}
+
+impl Sink for Count<'_> {
+    fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
+        let bytes = line.len() as u64 + 1;
+        self.stats.json_bytes += bytes;
+        if loc.path == self.gz_path {
+            self.stats.gz_json_bytes += bytes;
+        }
+        match LiteRecord::parse(line).map(|r| r.timestamp).or_else(|| {
+            crate::record::Record::parse_line(line)
+                .ok()
+                .map(|r| r.timestamp)
+        }) {
+            Some(t) => {
+                self.stats.records += 1;
+                self.stats.first = Some(self.stats.first.map_or(t, |f| f.min(t)));
+                self.stats.last = Some(self.stats.last.map_or(t, |l| l.max(t)));
+            }
+            None => self.stats.damaged += 1,
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn damage(&mut self, _: Damage) {
+        self.stats.damaged += 1;
+    }
+}
+
+/// Reads every day of `dir`.
+pub fn stats(dir: &Path) -> Result<Stats> {
+    let days: Vec<_> = list_days(dir)?.into_iter().collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let mut per_day: Vec<Option<Result<DayStats>>> = (0..days.len()).map(|_| None).collect();
+    let results = std::sync::Mutex::new(&mut per_day);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((day, files)) = days.get(i) else {
+                        return;
+                    };
+                    let result = day_stats(dir, *day, *files);
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let mut stats = Stats::default();
+    for r in per_day {
+        let day = r.unwrap_or(Err(Error::Closed))?;
+        stats.total.add(&day);
+        stats.days.push(day);
+    }
+    Ok(stats)
+}
+
+fn day_stats(dir: &Path, day: NaiveDate, files: crate::layout::DayFiles) -> Result<DayStats> {
+    let size =
+        |kind| std::fs::symlink_metadata(dir.join(file_name(day, kind))).map_or(0, |m| m.len());
+    let mut stats = DayStats {
+        day: Some(day),
+        plain_bytes: size(FileKind::Plain),
+        gz_bytes: size(FileKind::Gzip),
+        ..Default::default()
+    };
+    let gz_path = dir.join(file_name(day, FileKind::Gzip));
+    let _ = scan_day(
+        dir,
+        day,
+        files,
+        false,
+        &mut Count {
+            stats: &mut stats,
+            gz_path,
+        },
+    )?;
+    stats.finish();
+    Ok(stats)
+}
