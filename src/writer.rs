@@ -48,6 +48,9 @@ pub struct Options {
     pub flush_interval: Duration,
     /// Where "now" comes from, for records without a timestamp.
     pub clock: Arc<dyn Clock>,
+    /// When set, the first append after the UTC day changes starts maintenance with this
+    /// policy on a background thread (appends never wait for it). Off by default.
+    pub auto_maintain: Option<crate::maintain::Policy>,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             queue_capacity_bytes: 16 << 20,
             flush_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
+            auto_maintain: None,
         }
     }
 }
@@ -125,6 +129,15 @@ impl Store {
             ids: Mutex::new(ContextV7::new()),
             files: Mutex::new(Vec::new()),
             fsyncs: AtomicU64::new(0),
+            auto: self
+                .options
+                .auto_maintain
+                .clone()
+                .map(|policy| AutoMaintain {
+                    policy,
+                    day: std::sync::atomic::AtomicI32::new(day_number(self.options.clock.now())),
+                    running: Mutex::new(None),
+                }),
         });
         let mode = match self.options.durability {
             Durability::Flush => Mode::Flush,
@@ -193,6 +206,7 @@ impl Writer {
     /// Appends `batch`, handing each record's stamp to `stamped` before anything is
     /// written; the stamps count only if this returns `Ok`.
     fn append_with(&self, batch: &[Activity], stamped: impl FnMut(Stamp)) -> Result<()> {
+        self.shared.maybe_maintain();
         let runs = self.shared.prepare(batch, stamped)?;
         let total = batch.len();
         match &self.mode {
@@ -223,6 +237,18 @@ impl Writer {
             Mode::Buffered(bg) => bg.close(),
             _ => Ok(()),
         }
+    }
+
+    /// Waits for a maintenance run started by [`Options::auto_maintain`], if one is
+    /// running, and returns its outcome.
+    pub fn wait_for_maintenance(&self) -> Option<Result<crate::maintain::Report>> {
+        let auto = self.shared.auto.as_ref()?;
+        let handle = auto
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        Some(handle.join().unwrap_or(Err(Error::Closed)))
     }
 
     /// How many fsyncs this writer has made (in `fsync` mode, fewer than records when
@@ -266,6 +292,20 @@ impl Run {
     }
 }
 
+/// The UTC day of `t` as a number, for a cheap atomic comparison.
+fn day_number(t: DateTime<Utc>) -> i32 {
+    chrono::Datelike::num_days_from_ce(&t.date_naive())
+}
+
+/// Automatic maintenance state.
+#[derive(Debug)]
+struct AutoMaintain {
+    policy: crate::maintain::Policy,
+    /// The UTC day last seen by an append.
+    day: std::sync::atomic::AtomicI32,
+    running: Mutex<Option<std::thread::JoinHandle<Result<crate::maintain::Report>>>>,
+}
+
 /// Day files kept open by one writer; a handful at most (today, perhaps yesterday).
 const OPEN_DAYS: usize = 3;
 
@@ -282,9 +322,37 @@ pub(crate) struct Shared {
     /// by maintenance, say) does not hold up appends to another.
     files: Mutex<Vec<(NaiveDate, Arc<Mutex<Slot>>)>>,
     pub(crate) fsyncs: AtomicU64,
+    auto: Option<AutoMaintain>,
 }
 
 impl Shared {
+    /// Starts maintenance in the background when the UTC day has changed since the last
+    /// append (one thread per change; across pods the maintenance lock keeps it to one run).
+    fn maybe_maintain(&self) {
+        let Some(auto) = &self.auto else { return };
+        let now = self.clock.now();
+        let today = day_number(now);
+        let seen = auto.day.load(Ordering::Relaxed);
+        if today <= seen
+            || auto
+                .day
+                .compare_exchange(seen, today, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let mut running = auto.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let (dir, policy, day) = (self.dir.clone(), auto.policy.clone(), now.date_naive());
+        let spawned = std::thread::Builder::new()
+            .name("actlog-maintain".into())
+            .spawn(move || crate::maintain::run(&dir, day, &policy));
+        // No thread: try again on the next day change rather than delay the append.
+        *running = spawned.ok();
+    }
+
     /// Validates, stamps and serializes a batch into per-day runs, in batch order.
     fn prepare(&self, batch: &[Activity], mut stamped: impl FnMut(Stamp)) -> Result<Vec<Run>> {
         let now = self.clock.now();

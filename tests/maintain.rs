@@ -405,3 +405,37 @@ fn maintain_killed_at_random_instants_never_loses_or_doubles_a_record() {
         names(d)
     );
 }
+
+#[test]
+fn a_writer_with_auto_maintenance_compresses_after_the_day_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(actlog::FixedClock::new(at("2026-11-20T23:59:59Z")));
+    let store = Store::open(
+        dir.path(),
+        Options {
+            clock: clock.clone(),
+            auto_maintain: Some(actlog::maintain::Policy::default()),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let w = store.writer();
+    w.append(&Activity::new("u", "day.20")).unwrap();
+    assert!(w.wait_for_maintenance().is_none(), "no day change yet");
+    clock.set(at("2026-11-21T00:00:01Z"));
+    w.append(&Activity::new("u", "day.21")).unwrap();
+    // Yesterday (the 20th) is not compressed yet: grace of one day.
+    let report = w.wait_for_maintenance().expect("a run started").unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    clock.set(at("2026-11-22T00:00:01Z"));
+    w.append(&Activity::new("u", "day.22")).unwrap();
+    let report = w.wait_for_maintenance().expect("a run started").unwrap();
+    assert_eq!(report.actions.len(), 1, "{:?}", report.actions);
+    assert!(dir.path().join("activity-2026-11-20.json.gz").exists());
+    assert!(!dir.path().join("activity-2026-11-20.json").exists());
+    // Same day again: nothing started.
+    w.append(&Activity::new("u", "day.22b")).unwrap();
+    assert!(w.wait_for_maintenance().is_none());
+    let (seen, _) = stored(dir.path());
+    assert_eq!(seen.len(), 4);
+}
