@@ -439,3 +439,63 @@ fn a_writer_with_auto_maintenance_compresses_after_the_day_changes() {
     let (seen, _) = stored(dir.path());
     assert_eq!(seen.len(), 4);
 }
+
+#[test]
+fn a_cp_a_backup_taken_while_writers_and_maintenance_run_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("logs");
+    std::fs::create_dir(&d).unwrap();
+    let days = ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-24"];
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let input: String = (0..4000)
+                .map(|i| format!("{{\"username\":\"w{w}\",\"action\":\"w{w}.{i}\",\"timestamp\":\"{}T10:00:00Z\"}}\n", days[i % days.len()]))
+                .collect();
+            let mut child = actlog().arg("--dir").arg(&d).args(["append", "-", "--batch", "7"]).stdin(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+            child
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let maintainer = {
+        let (d, stop) = (d.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                maintain(&d, "2026-11-25T00:00:00Z", &[]);
+            }
+        })
+    };
+    let mut copies = 0;
+    let mut writers = writers;
+    while copies < 12 || !writers.iter_mut().all(|c| c.try_wait().unwrap().is_some()) {
+        let copy = dir.path().join(format!("copy{copies}"));
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&d)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        // cp may race a rename or unlink; a complaint about a vanished file is expected.
+        let _ = status;
+        for p in actlog::verify::verify(&copy).unwrap() {
+            let fine = matches!(
+                p.problem.as_str(),
+                "unterminated last line" | "stale temporary file" | "leftover already in the .gz"
+            );
+            assert!(fine, "copy {copies}: {p}");
+        }
+        std::fs::remove_dir_all(&copy).unwrap();
+        copies += 1;
+        if copies > 200 {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    maintainer.join().unwrap();
+    for mut c in writers {
+        assert!(c.wait().unwrap().success());
+    }
+    let (seen, damaged) = stored(&d);
+    assert_eq!((seen.len(), damaged), (12_000, 0));
+}
