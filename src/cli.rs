@@ -91,6 +91,10 @@ pub struct MaintainArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub grace_days: u32,
 
+    /// Then delete the oldest days (never today or a future one) until day files take at most BYTES
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes: Option<u64>,
+
     /// Show what would be done; change nothing
     #[arg(long)]
     pub dry_run: bool,

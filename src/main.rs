@@ -192,6 +192,7 @@ fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<E
         keep_days: args.keep_days,
         grace_days: args.grace_days,
         dry_run: args.dry_run,
+        max_bytes: args.max_bytes,
     };
     let report = actlog::maintain::run(dir, now.date_naive(), &policy)?;
     if report.busy {

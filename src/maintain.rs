@@ -36,6 +36,9 @@ pub struct Policy {
     pub grace_days: u32,
     /// Report what would be done, change nothing.
     pub dry_run: bool,
+    /// After retention, delete the oldest days (never today or a future one) until the
+    /// day files take at most this many bytes.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for Policy {
@@ -44,6 +47,7 @@ impl Default for Policy {
             keep_days: 90,
             grace_days: 1,
             dry_run: false,
+            max_bytes: None,
         }
     }
 }
@@ -148,6 +152,36 @@ fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> R
             delete_day(dir, day, policy, report)?;
         } else if files.plain && day < compress_before && day < today {
             compress_day(dir, day, policy, report)?;
+        }
+    }
+    if let Some(cap) = policy.max_bytes {
+        let deleted: Vec<NaiveDate> = report
+            .actions
+            .iter()
+            .filter_map(|a| {
+                if let Action::Deleted { day, .. } = a {
+                    Some(*day)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let sizes: Vec<(NaiveDate, u64)> = list_days(dir)?
+            .into_keys()
+            .filter(|d| !deleted.contains(d))
+            .map(|d| {
+                let size =
+                    |k| std::fs::symlink_metadata(dir.join(file_name(d, k))).map_or(0, |m| m.len());
+                (d, size(FileKind::Plain) + size(FileKind::Gzip))
+            })
+            .collect();
+        let mut total: u64 = sizes.iter().map(|(_, n)| n).sum();
+        for (day, size) in sizes {
+            if total <= cap || day >= today {
+                break;
+            }
+            delete_day(dir, day, policy, report)?;
+            total -= size;
         }
     }
     Ok(())

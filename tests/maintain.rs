@@ -127,6 +127,72 @@ fn retention_keeps_day_n_deletes_day_n_plus_one_never_today_or_future_or_foreign
     assert!(!after.iter().any(|n| n.contains("2026-11-24")), "{after:?}");
 }
 
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    names(dir)
+        .into_iter()
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).unwrap_or_default();
+            (n, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn rerunning_maintenance_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_days(
+        dir.path(),
+        &["2026-08-01", "2026-11-20", "2026-11-24", "2026-11-25"],
+        100,
+    );
+    maintain(dir.path(), "2026-11-25T12:00:00Z", &[]);
+    let once = snapshot(dir.path());
+    let out = maintain(dir.path(), "2026-11-25T12:00:00Z", &[]);
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(snapshot(dir.path()), once);
+}
+
+#[test]
+fn max_bytes_deletes_the_oldest_days_first_but_never_today() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_days(
+        d,
+        &["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-25"],
+        1000,
+    );
+    let size = |n: &str| std::fs::metadata(d.join(n)).map_or(0, |m| m.len());
+    let today = size("activity-2026-11-25.json");
+    let newest_past = size("activity-2026-11-23.json");
+    // Room for today and one more day: the two oldest go.
+    let cap = (today + newest_past + 10).to_string();
+    let out = maintain(
+        d,
+        "2026-11-25T12:00:00Z",
+        &["--grace-days", "9", "--max-bytes", &cap],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        names(d),
+        [
+            ".maintenance.lock",
+            "activity-2026-11-23.json",
+            "activity-2026-11-25.json"
+        ]
+    );
+    // Even a cap of 0 keeps today.
+    maintain(d, "2026-11-25T12:00:00Z", &["--max-bytes", "0"]);
+    assert_eq!(names(d), [".maintenance.lock", "activity-2026-11-25.json"]);
+}
+
 #[test]
 fn compression_keeps_every_record_once_in_order_and_makes_standard_gzip() {
     let dir = tempfile::tempdir().unwrap();
