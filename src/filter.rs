@@ -165,6 +165,11 @@ impl Filter {
         (first, last)
     }
 
+    /// The time window `[since, until)`.
+    pub fn window(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        (self.since, self.until)
+    }
+
     /// Whether the filter selects every record (no condition at all).
     pub fn is_everything(&self) -> bool {
         self.since.is_none()

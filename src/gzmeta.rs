@@ -18,6 +18,20 @@ pub const SUBFIELD_ID: [u8; 2] = *b"AL";
 /// `A`, `S`.
 pub const SIZE_ID: [u8; 2] = *b"AS";
 
+/// The extra-field subfield id of the earliest and latest record timestamp in a member
+/// (two i64 little-endian, milliseconds since 1970): `A`, `T`. Only written on members
+/// that hold whole lines, so a reader may skip such a member or read it alone.
+pub const TIME_ID: [u8; 2] = *b"AT";
+
+/// Earliest and latest record timestamp of a member, in milliseconds since 1970.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// Earliest.
+    pub first_ms: i64,
+    /// Latest.
+    pub last_ms: i64,
+}
+
 /// Longest head of a plain file that identifies it.
 pub const HEAD_LEN: u64 = 4096;
 
@@ -55,6 +69,7 @@ pub fn encode_member(
     data: &[u8],
     level: flate2::Compression,
     covers: Option<&Covers>,
+    bounds: Option<TimeBounds>,
 ) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
     let mut deflate = flate2::write::DeflateEncoder::new(Vec::with_capacity(data.len() / 4), level);
@@ -64,6 +79,12 @@ pub fn encode_member(
     extra.extend_from_slice(&SIZE_ID);
     extra.extend_from_slice(&4u16.to_le_bytes());
     extra.extend_from_slice(&[0; 4]); // patched below
+    if let Some(b) = bounds {
+        extra.extend_from_slice(&TIME_ID);
+        extra.extend_from_slice(&16u16.to_le_bytes());
+        extra.extend_from_slice(&b.first_ms.to_le_bytes());
+        extra.extend_from_slice(&b.last_ms.to_le_bytes());
+    }
     if let Some(c) = covers {
         extra.extend(encode_extra(c));
     }
@@ -89,6 +110,8 @@ pub struct Member {
     pub len: u64,
     /// What plain-file bytes it holds, if it says.
     pub covers: Option<Covers>,
+    /// Its records' time range, if it says (then it holds whole lines).
+    pub bounds: Option<TimeBounds>,
 }
 
 /// Every member of a gzip file, found by hopping from header to header, when every member
@@ -119,14 +142,38 @@ pub fn member_index(file: &std::fs::File) -> std::io::Result<Option<Vec<Member>>
         if size < 12 + xlen + 8 || offset + size > len {
             return Ok(None);
         }
+        let bounds = subfield(&extra, TIME_ID)
+            .filter(|b| b.len() == 16)
+            .map(|b| {
+                let num = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+                TimeBounds {
+                    first_ms: num(0),
+                    last_ms: num(8),
+                }
+            });
         members.push(Member {
             offset,
             len: size,
             covers: decode_extra(&extra),
+            bounds,
         });
         offset += size;
     }
     Ok(Some(members))
+}
+
+/// Whether the first member's header records a length (so the file is meant to be indexed).
+pub fn first_member_indexed(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 12];
+    if file.read_exact_at(&mut head, 0).is_err()
+        || head[..3] != [0x1f, 0x8b, 8]
+        || head[3] & 0x04 == 0
+    {
+        return false;
+    }
+    let mut extra = vec![0u8; usize::from(u16::from_le_bytes([head[10], head[11]]))];
+    file.read_exact_at(&mut extra, 12).is_ok() && subfield(&extra, SIZE_ID).is_some()
 }
 
 /// The body of subfield `id` in a gzip extra field.
@@ -212,9 +259,16 @@ mod tests {
             from: 0,
             to: 10,
         };
-        let mut file = encode_member(b"one\ntwo\n", flate2::Compression::default(), None).unwrap();
-        file.extend(encode_member(b"three\n", flate2::Compression::fast(), Some(&c)).unwrap());
-        file.extend(encode_member(b"", flate2::Compression::default(), None).unwrap());
+        let t = TimeBounds {
+            first_ms: -5,
+            last_ms: 1_795_000_000_000,
+        };
+        let mut file =
+            encode_member(b"one\ntwo\n", flate2::Compression::default(), None, Some(t)).unwrap();
+        file.extend(
+            encode_member(b"three\n", flate2::Compression::fast(), Some(&c), None).unwrap(),
+        );
+        file.extend(encode_member(b"", flate2::Compression::default(), None, None).unwrap());
         std::fs::write(&path, &file).unwrap();
         let index = member_index(&std::fs::File::open(&path).unwrap())
             .unwrap()
@@ -223,6 +277,7 @@ mod tests {
         assert_eq!(index[0].offset, 0);
         assert_eq!(index[1].offset, index[0].len);
         assert_eq!(index[1].covers, Some(c));
+        assert_eq!((index[0].bounds, index[1].bounds), (Some(t), None));
         assert_eq!(index.iter().map(|m| m.len).sum::<u64>(), file.len() as u64);
         // Standard gzip for everyone else.
         let mut text = String::new();

@@ -479,14 +479,40 @@ fn fold(
             from: pos,
             to,
         };
-        let member = gzmeta::encode_member(&data, flate2::Compression::default(), Some(&covers))
-            .map_err(|e| Error::io(path, "compress", e))?;
+        let bounds = time_bounds(&data);
+        let member =
+            gzmeta::encode_member(&data, flate2::Compression::default(), Some(&covers), bounds)
+                .map_err(|e| Error::io(path, "compress", e))?;
         out.write_all(&member)
             .map_err(|e| Error::io(path, "write", e))?;
         written += member.len() as u64;
         pos = to;
     }
     Ok(written)
+}
+
+/// The earliest and latest timestamp of the valid records in whole lines `data`; `None`
+/// when there is none (such a member is always read).
+pub fn time_bounds(data: &[u8]) -> Option<gzmeta::TimeBounds> {
+    let mut bounds: Option<gzmeta::TimeBounds> = None;
+    for line in data.split(|&b| b == b'\n') {
+        let Some(t) =
+            crate::record::LiteRecord::parse(line).map(|r| r.timestamp.timestamp_millis())
+        else {
+            continue;
+        };
+        bounds = Some(match bounds {
+            None => gzmeta::TimeBounds {
+                first_ms: t,
+                last_ms: t,
+            },
+            Some(b) => gzmeta::TimeBounds {
+                first_ms: b.first_ms.min(t),
+                last_ms: b.last_ms.max(t),
+            },
+        });
+    }
+    bounds
 }
 
 fn open_day_gz(path: &Path) -> Result<Option<File>> {

@@ -10,7 +10,7 @@ use crate::error::{Result, ValidationError};
 use crate::filter::{Filter, FilterError, descend_value, value_text};
 use crate::layout::{DayFiles, list_days};
 use crate::record::{LiteRecord, Record};
-use crate::scan::{Damage, DamageKind, Loc, Sink, scan_day_upto};
+use crate::scan::{Damage, DamageKind, Loc, ScanOptions, Sink, scan_day_with};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -160,6 +160,31 @@ impl CountBy {
     }
 }
 
+/// Threads to read with: `ACTLOG_THREADS` when set (at least 1), else one per core, at
+/// most [`MAX_WORKERS`].
+pub fn threads() -> usize {
+    match std::env::var("ACTLOG_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(n) => n.max(1),
+        None => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_WORKERS),
+    }
+}
+
+fn scan_options(query: &Query, plain_end: Option<u64>, member_threads: usize) -> ScanOptions {
+    let (since, until) = query.filter.window();
+    ScanOptions {
+        reverse: query.reverse,
+        plain_end,
+        member_threads,
+        since,
+        until,
+    }
+}
+
 /// What to do with matches.
 #[derive(Clone, Copy)]
 enum Mode<'a> {
@@ -235,17 +260,8 @@ fn execute(
             counts: Counts::default(),
         };
         for (day, files) in days {
-            if scan_day_upto(
-                dir,
-                day,
-                files,
-                query.reverse,
-                plain_ends.get(&day).copied(),
-                true,
-                &mut sink,
-            )?
-            .is_break()
-            {
+            let opts = scan_options(query, plain_ends.get(&day).copied(), threads());
+            if scan_day_with(dir, day, files, &opts, &mut sink)?.is_break() {
                 break;
             }
         }
@@ -440,16 +456,9 @@ fn parallel(
                         counts: Counts::default(),
                     };
                     let end = plain_ends.get(day).copied();
-                    // Days already keep every core busy: no inflating threads per day.
-                    let done = match scan_day_upto(
-                        dir,
-                        *day,
-                        *files,
-                        query.reverse,
-                        end,
-                        false,
-                        &mut sink,
-                    ) {
+                    // Days already keep every core busy: one inflating thread per day.
+                    let opts = scan_options(query, end, 1);
+                    let done = match scan_day_with(dir, *day, *files, &opts, &mut sink) {
                         Ok(flow) if flow.is_continue() && sink.flush().is_continue() => {
                             Ok((sink.matched, sink.counts))
                         }

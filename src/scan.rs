@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::gzmeta::{self, Covers};
 use crate::layout::{DayFiles, FileKind, file_name};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use memchr::{memchr, memrchr};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -133,8 +133,23 @@ pub trait Sink {
     fn damage(&mut self, damage: Damage);
 }
 
+/// How to read a day.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// Exactly the reverse of stored order.
+    pub reverse: bool,
+    /// Read the plain file only up to this many bytes (where a follower takes over).
+    pub plain_end: Option<u64>,
+    /// Threads inflating the members of an indexed `.gz` (0 or 1: one helper thread).
+    pub member_threads: usize,
+    /// Only records at or after this are wanted: members that say they hold none are skipped.
+    pub since: Option<DateTime<Utc>>,
+    /// Only records before this are wanted.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// Reads one day: forwards, `.gz` then plain; backwards, exactly the reverse. A `.gz`
-/// whose members record their lengths is inflated on two threads.
+/// whose members record their lengths is inflated on [`MEMBER_THREADS`] threads.
 pub fn scan_day(
     dir: &Path,
     day: NaiveDate,
@@ -142,18 +157,25 @@ pub fn scan_day(
     reverse: bool,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    scan_day_upto(dir, day, files, reverse, None, true, sink)
+    let opts = ScanOptions {
+        reverse,
+        member_threads: MEMBER_THREADS,
+        ..ScanOptions::default()
+    };
+    scan_day_with(dir, day, files, &opts, sink)
 }
 
-/// [`scan_day`], reading the plain file only up to `plain_end` bytes when given (where a
-/// follower takes over), and inflating an indexed `.gz` on two threads when `split`.
-pub fn scan_day_upto(
+/// [`scan_day`] with every option.
+///
+/// A `.gz` whose members all record their length and time range (as maintenance writes
+/// them, each holding whole lines) is read member by member: members outside
+/// `since..until` are skipped without being inflated, and backwards reading inflates one
+/// member at a time from the end. Any other `.gz` is read from its start.
+pub fn scan_day_with(
     dir: &Path,
     day: NaiveDate,
     files: DayFiles,
-    reverse: bool,
-    plain_end: Option<u64>,
-    split: bool,
+    opts: &ScanOptions,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
     let plain_path = dir.join(file_name(day, FileKind::Plain));
@@ -170,19 +192,28 @@ pub fn scan_day_upto(
     } else {
         None
     };
-    let mut covers = Vec::new();
-    if !reverse {
+    let index = gz
+        .as_ref()
+        .and_then(|g| gzmeta::member_index(g).ok().flatten())
+        .filter(|m| !m.is_empty());
+    let aligned = index
+        .as_ref()
+        .is_some_and(|m| m.iter().all(|m| m.bounds.is_some()));
+    let mut covers: Vec<Covers> = Vec::new();
+    let threads = opts.member_threads.max(1);
+    if !opts.reverse {
         if let Some(gz) = gz {
-            let index = if split {
-                gzmeta::member_index(&gz)
-                    .ok()
-                    .flatten()
-                    .filter(|m| m.len() >= 2)
-            } else {
-                None
-            };
-            let flow = match index {
-                Some(members) => read_gz_members(&gz_path, &gz, &members, &mut covers, sink)?,
+            let flow = match &index {
+                Some(members) => {
+                    covers.extend(members.iter().filter_map(|m| m.covers));
+                    let wanted = if aligned {
+                        select(&gz, members, opts)?
+                    } else {
+                        members.iter().map(|m| (m.clone(), 0)).collect()
+                    };
+                    let numbered = wanted.len() == members.len();
+                    read_gz_members(&gz_path, &gz, &wanted, numbered, threads, sink)?
+                }
                 None => read_gz(&gz_path, gz, &mut covers, sink)?,
             };
             if flow.is_break() {
@@ -191,11 +222,23 @@ pub fn scan_day_upto(
         }
         if let Some(plain) = plain {
             let skip = covered(&plain_path, &plain, &covers)?;
-            return read_plain_forward(&plain_path, plain, skip, plain_end, sink);
+            return read_plain_forward(&plain_path, plain, skip, opts.plain_end, sink);
         }
         return Ok(ControlFlow::Continue(()));
     }
-    // Backwards: the .gz must be inflated whole (its coverage is needed before the plain
+    if let (Some(gz), Some(members), true) = (&gz, &index, aligned) {
+        // Coverage from the headers alone; then the plain file from its end, then the
+        // wanted members from the last, one at a time.
+        covers.extend(members.iter().filter_map(|m| m.covers));
+        if let Some(plain) = &plain {
+            let skip = covered(&plain_path, plain, &covers)?;
+            if read_plain_backward(&plain_path, plain, skip, opts.plain_end, sink)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        return read_members_backward(&gz_path, gz, members, opts, sink);
+    }
+    // Otherwise the .gz must be inflated whole (its coverage is needed before the plain
     // file, and gzip cannot be read from the end); the plain file is read from its end.
     let mut inflated = Inflated::default();
     if let Some(gz) = gz {
@@ -208,23 +251,125 @@ pub fn scan_day_upto(
     let content = inflated.content;
     if let Some(plain) = plain {
         let skip = covered(&plain_path, &plain, &covers)?;
-        if read_plain_backward(&plain_path, &plain, skip, plain_end, sink)?.is_break() {
+        if read_plain_backward(&plain_path, &plain, skip, opts.plain_end, sink)?.is_break() {
             return Ok(ControlFlow::Break(()));
         }
     }
+    if lines_backward(&gz_path, &content, 0, sink).is_break() {
+        return Ok(ControlFlow::Break(()));
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// Hands out the lines of `content` (whole lines, starting at `base` in the file's
+/// decompressed stream) from the last to the first.
+fn lines_backward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) -> ControlFlow<()> {
     let mut end = content.len();
+    if end > 0 && content[end - 1] != b'\n' {
+        // Whole-line members end in a newline; anything else is a torn tail.
+        let start = memrchr(b'\n', content).map_or(0, |i| i + 1);
+        let detail =
+            "no newline at the end of a gzip member that should hold whole lines".to_owned();
+        sink.damage(Damage {
+            path: path.into(),
+            line: None,
+            offset: base + start as u64,
+            kind: DamageKind::TornLine,
+            detail,
+        });
+        end = start;
+    }
     while end > 0 {
-        let body_end = end - 1; // the newline
+        let body_end = end - 1;
         let start = memrchr(b'\n', &content[..body_end]).map_or(0, |i| i + 1);
         let loc = Loc {
-            path: &gz_path,
+            path,
             line: None,
-            offset: start as u64,
+            offset: base + start as u64,
         };
-        if sink.line(&content[start..body_end], loc).is_break() {
-            return Ok(ControlFlow::Break(()));
-        }
+        sink.line(&content[start..body_end], loc)?;
         end = start;
+    }
+    ControlFlow::Continue(())
+}
+
+/// The uncompressed size a member records in its trailer (ISIZE, modulo 2^32).
+fn member_isize(file: &File, m: &gzmeta::Member) -> io::Result<u64> {
+    let mut trailer = [0u8; 4];
+    file.read_exact_at(&mut trailer, m.offset + m.len - 4)?;
+    Ok(u64::from(u32::from_le_bytes(trailer)))
+}
+
+/// The members that may hold records in the window, each with the decompressed bytes of
+/// the skipped members just before it.
+fn select(
+    file: &File,
+    members: &[gzmeta::Member],
+    opts: &ScanOptions,
+) -> Result<Vec<(gzmeta::Member, u64)>> {
+    let since = opts.since.map(|t| t.timestamp_millis());
+    // Bounds are whole milliseconds rounded down: a record just before `until` in the
+    // same millisecond is never skipped.
+    let until = opts.until.map(|t| t.timestamp_millis());
+    let mut wanted = Vec::with_capacity(members.len());
+    let mut gap = 0u64;
+    for m in members {
+        let outside = m.bounds.is_some_and(|b| {
+            since.is_some_and(|s| b.last_ms < s) || until.is_some_and(|u| b.first_ms > u)
+        });
+        if outside {
+            gap += member_isize(file, m).map_err(|e| Error::io("<gzip member>", "read", e))?;
+        } else {
+            wanted.push((m.clone(), gap));
+            gap = 0;
+        }
+    }
+    Ok(wanted)
+}
+
+/// Reads whole-line members from the last wanted one to the first.
+fn read_members_backward(
+    path: &Path,
+    file: &File,
+    members: &[gzmeta::Member],
+    opts: &ScanOptions,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    // Where each member starts in the decompressed stream, from the trailers.
+    let mut starts = Vec::with_capacity(members.len());
+    let mut at = 0u64;
+    for m in members {
+        starts.push(at);
+        at += member_isize(file, m).map_err(|e| Error::io(path, "read", e))?;
+    }
+    let wanted = select(file, members, opts)?;
+    for (m, _) in wanted.iter().rev() {
+        let base = members
+            .iter()
+            .position(|x| x.offset == m.offset)
+            .map_or(0, |i| starts[i]);
+        match inflate_member(file, m) {
+            Ok(content) => {
+                if lines_backward(path, &content, base, sink).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Err(e) => {
+                let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    DamageKind::TruncatedGzip
+                } else {
+                    DamageKind::CorruptGzip
+                };
+                let detail = format!("member at byte {} of the file: {e}", m.offset);
+                sink.damage(Damage {
+                    path: path.into(),
+                    line: None,
+                    offset: base,
+                    kind,
+                    detail,
+                });
+            }
+        }
     }
     Ok(ControlFlow::Continue(()))
 }
@@ -482,26 +627,27 @@ fn read_gz(
     Ok(ControlFlow::Continue(()))
 }
 
-/// Threads inflating one day's members.
-const MEMBER_THREADS: usize = 2;
+/// Threads inflating one day's members, unless told otherwise.
+pub const MEMBER_THREADS: usize = 2;
 
-/// Inflates a `.gz` whose members are indexed: member `i` on thread `i % 2`, at most two
+/// Inflates indexed members in order: member `i` on thread `i % threads`, at most two
 /// members ahead per thread, their contents fed in order through one line splitter (so a
-/// line may span members).
+/// line may span members). Each member comes with the decompressed bytes of skipped
+/// members just before it, to keep offsets true.
 fn read_gz_members(
     path: &Path,
     file: &File,
-    members: &[gzmeta::Member],
-    covers: &mut Vec<Covers>,
+    members: &[(gzmeta::Member, u64)],
+    numbered: bool,
+    threads: usize,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    covers.extend(members.iter().filter_map(|m| m.covers));
     std::thread::scope(|s| {
-        let receivers: Vec<_> = (0..MEMBER_THREADS)
+        let receivers: Vec<_> = (0..threads)
             .map(|t| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
                 s.spawn(move || {
-                    for m in members.iter().skip(t).step_by(MEMBER_THREADS) {
+                    for (m, _) in members.iter().skip(t).step_by(threads) {
                         let inflated = inflate_member(file, m);
                         let failed = inflated.is_err();
                         // A closed channel means the reader stopped.
@@ -513,9 +659,10 @@ fn read_gz_members(
                 rx
             })
             .collect();
-        let mut lines = Lines::new(0, true);
-        for (i, member) in members.iter().enumerate() {
-            let failure = match receivers[i % MEMBER_THREADS].recv() {
+        let mut lines = Lines::new(0, numbered);
+        for (i, (member, gap)) in members.iter().enumerate() {
+            lines.next_offset += gap;
+            let failure = match receivers[i % threads].recv() {
                 Ok(Ok(content)) => {
                     if lines
                         .feed(&content, &mut |piece, line, offset| {
@@ -538,7 +685,7 @@ fn read_gz_members(
             if lines.has_partial() {
                 sink.damage(Damage {
                     path: path.into(),
-                    line: Some(lines.next_line),
+                    line: lines.numbered.then_some(lines.next_line),
                     offset: lines.next_offset,
                     kind: DamageKind::TornLine,
                     detail: "cut off by the gzip damage below".into(),
@@ -561,7 +708,7 @@ fn read_gz_members(
         if lines.has_partial() {
             sink.damage(Damage {
                 path: path.into(),
-                line: Some(lines.next_line),
+                line: lines.numbered.then_some(lines.next_line),
                 offset: lines.next_offset,
                 kind: DamageKind::TornLine,
                 detail: "no newline at the end of the compressed day".into(),

@@ -119,8 +119,64 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
         if files.plain {
             check_plain(dir, day, files.gzip, sink.problems)?;
         }
+        if files.gzip {
+            check_index(&dir.join(file_name(day, FileKind::Gzip)), sink.problems)?;
+        }
     }
     Ok(problems)
+}
+
+/// Members that record their length must tile the file, and their recorded time range
+/// must be their records' (readers skip members by it).
+fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
+    let Ok(Some(file)) = crate::scan::open_day_file(path) else {
+        return Ok(());
+    };
+    let problem = |p: &str, detail: String| Problem {
+        file: path.to_path_buf(),
+        line: None,
+        offset: None,
+        problem: p.to_owned(),
+        detail,
+    };
+    let index = gzmeta::member_index(&file).map_err(|e| Error::io(path, "read", e))?;
+    let Some(members) = index else {
+        if gzmeta::first_member_indexed(&file) {
+            problems.push(problem(
+                "member index broken",
+                "the lengths recorded in member headers do not add up to the file".into(),
+            ));
+        }
+        return Ok(());
+    };
+    for (i, m) in members.iter().enumerate() {
+        let Some(recorded) = m.bounds else { continue };
+        let mut compressed = vec![0u8; usize::try_from(m.len).unwrap_or(0)];
+        file.read_exact_at(&mut compressed, m.offset)
+            .map_err(|e| Error::io(path, "read", e))?;
+        let mut content = Vec::new();
+        if std::io::Read::read_to_end(
+            &mut flate2::bufread::GzDecoder::new(&compressed[..]),
+            &mut content,
+        )
+        .is_err()
+        {
+            continue; // reported as gzip damage already
+        }
+        let actual = crate::maintain::time_bounds(&content);
+        if actual != Some(recorded) || !content.ends_with(b"\n") {
+            let detail = format!(
+                "member {} (at byte {}): header says {}..{} ms, records hold {:?}",
+                i + 1,
+                m.offset,
+                recorded.first_ms,
+                recorded.last_ms,
+                actual.map(|b| (b.first_ms, b.last_ms))
+            );
+            problems.push(problem("member time range wrong", detail));
+        }
+    }
+    Ok(())
 }
 
 /// Every line must be a record.

@@ -109,7 +109,9 @@ fn tail_of_a_large_day_reads_only_its_end() {
 fn indexed_members(data: &[u8], every: usize) -> Vec<u8> {
     let mut gz = Vec::new();
     for part in data.chunks(every) {
-        gz.extend(actlog::gzmeta::encode_member(part, flate2::Compression::fast(), None).unwrap());
+        gz.extend(
+            actlog::gzmeta::encode_member(part, flate2::Compression::fast(), None, None).unwrap(),
+        );
     }
     gz
 }
@@ -152,7 +154,7 @@ fn a_corrupt_member_in_an_indexed_day_is_reported_and_what_precedes_it_kept() {
     {
         let part: Vec<u8> = chunk.concat();
         let mut member =
-            actlog::gzmeta::encode_member(&part, flate2::Compression::fast(), None).unwrap();
+            actlog::gzmeta::encode_member(&part, flate2::Compression::fast(), None, None).unwrap();
         if n == 5 {
             let mid = member.len() / 2;
             member[mid] ^= 0xff;
