@@ -630,10 +630,11 @@ fn read_gz(
 /// Threads inflating one day's members, unless told otherwise.
 pub const MEMBER_THREADS: usize = 2;
 
-/// Inflates indexed members in order: member `i` on thread `i % threads`, at most two
-/// members ahead per thread, their contents fed in order through one line splitter (so a
-/// line may span members). Each member comes with the decompressed bytes of skipped
-/// members just before it, to keep offsets true.
+/// Inflates indexed members in order and feeds their contents through one line
+/// splitter (so a line may span members). With more than one thread, member `i` is
+/// inflated on helper `i % threads`, at most two members ahead per helper; with one, on
+/// the calling thread. Each member comes with the decompressed bytes of skipped members
+/// just before it, to keep offsets true.
 fn read_gz_members(
     path: &Path,
     file: &File,
@@ -642,6 +643,15 @@ fn read_gz_members(
     threads: usize,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
+    if threads <= 1 {
+        return Ok(feed_members(
+            path,
+            members,
+            numbered,
+            &mut |i| inflate_member(file, &members[i].0),
+            sink,
+        ));
+    }
     std::thread::scope(|s| {
         let receivers: Vec<_> = (0..threads)
             .map(|t| {
@@ -659,63 +669,76 @@ fn read_gz_members(
                 rx
             })
             .collect();
-        let mut lines = Lines::new(0, numbered);
-        for (i, (member, gap)) in members.iter().enumerate() {
-            lines.next_offset += gap;
-            let failure = match receivers[i % threads].recv() {
-                Ok(Ok(content)) => {
-                    if lines
-                        .feed(&content, &mut |piece, line, offset| {
-                            line_piece(path, sink, piece, line, offset)
-                        })
-                        .is_break()
-                    {
-                        return Ok(ControlFlow::Break(()));
-                    }
-                    continue;
-                }
-                Ok(Err(e)) => e,
-                Err(_) => io::Error::other("inflating thread stopped"),
-            };
-            let kind = if failure.kind() == io::ErrorKind::UnexpectedEof {
-                DamageKind::TruncatedGzip
-            } else {
-                DamageKind::CorruptGzip
-            };
-            if lines.has_partial() {
-                sink.damage(Damage {
-                    path: path.into(),
-                    line: lines.numbered.then_some(lines.next_line),
-                    offset: lines.next_offset,
-                    kind: DamageKind::TornLine,
-                    detail: "cut off by the gzip damage below".into(),
-                });
+        let mut next = |i: usize| {
+            receivers[i % threads]
+                .recv()
+                .unwrap_or_else(|_| Err(io::Error::other("inflating thread stopped")))
+        };
+        // Returning drops the receivers, which stops the helpers.
+        Ok(feed_members(path, members, numbered, &mut next, sink))
+    })
+}
+
+/// The loop of [`read_gz_members`]: `content(i)` gives member `i` inflated.
+fn feed_members(
+    path: &Path,
+    members: &[(gzmeta::Member, u64)],
+    numbered: bool,
+    content: &mut dyn FnMut(usize) -> io::Result<Vec<u8>>,
+    sink: &mut dyn Sink,
+) -> ControlFlow<()> {
+    let mut lines = Lines::new(0, numbered);
+    for (i, (member, gap)) in members.iter().enumerate() {
+        lines.next_offset += gap;
+        let failure = match content(i) {
+            Ok(content) => {
+                lines.feed(&content, &mut |piece, line, offset| {
+                    line_piece(path, sink, piece, line, offset)
+                })?;
+                continue;
             }
-            let detail = format!(
-                "member {} (at byte {} of the file): {failure}",
-                i + 1,
-                member.offset
-            );
-            sink.damage(Damage {
-                path: path.into(),
-                line: None,
-                offset: lines.next_offset,
-                kind,
-                detail,
-            });
-            return Ok(ControlFlow::Continue(()));
-        }
+            Err(e) => e,
+        };
+        let kind = if failure.kind() == io::ErrorKind::UnexpectedEof {
+            DamageKind::TruncatedGzip
+        } else {
+            DamageKind::CorruptGzip
+        };
         if lines.has_partial() {
+            let detail = "cut off by the gzip damage below".to_owned();
             sink.damage(Damage {
                 path: path.into(),
                 line: lines.numbered.then_some(lines.next_line),
                 offset: lines.next_offset,
                 kind: DamageKind::TornLine,
-                detail: "no newline at the end of the compressed day".into(),
+                detail,
             });
         }
-        Ok(ControlFlow::Continue(()))
-    })
+        let detail = format!(
+            "member {} (at byte {} of the file): {failure}",
+            i + 1,
+            member.offset
+        );
+        sink.damage(Damage {
+            path: path.into(),
+            line: None,
+            offset: lines.next_offset,
+            kind,
+            detail,
+        });
+        return ControlFlow::Continue(());
+    }
+    if lines.has_partial() {
+        let detail = "no newline at the end of the compressed day".to_owned();
+        sink.damage(Damage {
+            path: path.into(),
+            line: lines.numbered.then_some(lines.next_line),
+            offset: lines.next_offset,
+            kind: DamageKind::TornLine,
+            detail,
+        });
+    }
+    ControlFlow::Continue(())
 }
 
 /// One member, inflated whole (about 1 MiB for members maintenance writes).
