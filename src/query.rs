@@ -10,7 +10,7 @@ use crate::error::{Result, ValidationError};
 use crate::filter::{Filter, FilterError, descend_value, value_text};
 use crate::layout::{DayFiles, list_days};
 use crate::record::{LiteRecord, Record};
-use crate::scan::{Damage, DamageKind, Loc, ScanOptions, Sink, scan_day_with};
+use crate::scan::{Damage, DamageKind, Fork, Loc, ScanOptions, Sink, scan_day_with};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -252,12 +252,14 @@ fn execute(
     };
     if query.limit.is_some() || workers < 2 {
         // A limit usually needs only the first days: read them one by one.
+        let shared = std::sync::Arc::new(query.clone());
         let mut sink = Direct {
             query,
             mode,
             emit,
             outcome: Outcome::default(),
             counts: Counts::default(),
+            shared,
         };
         for (day, files) in days {
             let opts = scan_options(query, plain_ends.get(&day).copied(), threads());
@@ -333,13 +335,16 @@ fn count_into(counts: &mut Counts, by: &CountBy, checked: &Checked<'_>) {
     }
 }
 
-/// Reads days one by one on the calling thread.
+/// Reads days one by one on the calling thread (a day's members may be read on helper
+/// threads through forks).
 struct Direct<'a, 'e> {
     query: &'a Query,
     mode: Mode<'a>,
     emit: Emit<'e>,
     outcome: Outcome,
     counts: Counts,
+    /// The query for forks, shared with their threads.
+    shared: std::sync::Arc<Query>,
 }
 
 impl Sink for Direct<'_, '_> {
@@ -373,6 +378,88 @@ impl Sink for Direct<'_, '_> {
 
     fn damage(&mut self, damage: Damage) {
         self.outcome.add_damage(damage);
+    }
+
+    fn fork(&self) -> Option<Box<dyn Fork>> {
+        Some(Box::new(MemberWork {
+            query: std::sync::Arc::clone(&self.shared),
+            records: matches!(self.mode, Mode::Records),
+            count_by: match self.mode {
+                Mode::CountBy(by) => Some(by.clone()),
+                _ => None,
+            },
+            hits: Vec::new(),
+            matched: 0,
+            counts: Counts::default(),
+            damage: Vec::new(),
+        }))
+    }
+
+    fn join(&mut self, forked: Box<dyn std::any::Any + Send>) -> ControlFlow<()> {
+        let Ok(work) = forked.downcast::<MemberWork>() else {
+            return ControlFlow::Continue(());
+        };
+        let work = *work;
+        for d in work.damage {
+            self.outcome.add_damage(d);
+        }
+        self.counts.merge(work.counts);
+        self.outcome.matched += work.matched;
+        for (line, record) in work.hits {
+            self.outcome.matched += 1;
+            (self.emit)(&line, &record)?;
+            if self.query.limit.is_some_and(|n| self.outcome.matched >= n) {
+                return ControlFlow::Break(());
+            }
+        }
+        if self.query.limit.is_some_and(|n| self.outcome.matched >= n) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// One gzip member's share of a [`Direct`] read, on a helper thread: filters and parses
+/// there, and keeps what the caller will emit or add up.
+struct MemberWork {
+    query: std::sync::Arc<Query>,
+    records: bool,
+    count_by: Option<CountBy>,
+    hits: Vec<(Vec<u8>, Record)>,
+    matched: u64,
+    counts: Counts,
+    damage: Vec<Damage>,
+}
+
+impl Sink for MemberWork {
+    fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
+        let mode = match (&self.count_by, self.records) {
+            (_, true) => Mode::Records,
+            (Some(by), false) => Mode::CountBy(by),
+            (None, false) => Mode::Count,
+        };
+        match check(&self.query, mode, line, loc) {
+            Checked::No => {}
+            Checked::Damaged(d) => self.damage.push(d),
+            Checked::Record(r) if self.records => self.hits.push((line.to_vec(), r)),
+            other => {
+                self.matched += 1;
+                if let Some(by) = &self.count_by {
+                    count_into(&mut self.counts, by, &other);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn damage(&mut self, damage: Damage) {
+        self.damage.push(damage);
+    }
+}
+
+impl Fork for MemberWork {
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 }
 

@@ -131,6 +131,21 @@ pub trait Sink {
     fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()>;
     /// Something that could not be read as lines.
     fn damage(&mut self, damage: Damage);
+    /// A sink of the same kind that can take one whole-line gzip member on another thread,
+    /// if this sink can be split so; its results come back through [`Sink::join`].
+    fn fork(&self) -> Option<Box<dyn Fork>> {
+        None
+    }
+    /// Takes back a fork's results, in member order. `Break` ends the scan.
+    fn join(&mut self, _forked: Box<dyn std::any::Any + Send>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// A [`Sink`] working on one member on another thread.
+pub trait Fork: Sink + Send {
+    /// Its results, for [`Sink::join`].
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
 
 /// How to read a day.
@@ -212,7 +227,11 @@ pub fn scan_day_with(
                         members.iter().map(|m| (m.clone(), 0)).collect()
                     };
                     let numbered = wanted.len() == members.len();
-                    read_gz_members(&gz_path, &gz, &wanted, numbered, threads, sink)?
+                    if aligned && threads > 1 && sink.fork().is_some() {
+                        read_members_forked(&gz_path, &gz, members, &wanted, threads, sink)?
+                    } else {
+                        read_gz_members(&gz_path, &gz, &wanted, numbered, threads, sink)?
+                    }
                 }
                 None => read_gz(&gz_path, gz, &mut covers, sink)?,
             };
@@ -741,14 +760,157 @@ fn feed_members(
     ControlFlow::Continue(())
 }
 
+/// Reads whole-line members on `threads` helpers, each member through its own fork of
+/// `sink` (filtering included), joined back in member order; at most two members per
+/// helper wait to be joined.
+fn read_members_forked(
+    path: &Path,
+    file: &File,
+    all: &[gzmeta::Member],
+    wanted: &[(gzmeta::Member, u64)],
+    threads: usize,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
+    // Where each member starts in the decompressed stream, from the trailers.
+    let mut starts = std::collections::HashMap::with_capacity(all.len());
+    let mut at = 0u64;
+    for m in all {
+        starts.insert(m.offset, at);
+        at += member_isize(file, m).map_err(|e| Error::io(path, "read", e))?;
+    }
+    let mut forks: Vec<Option<Box<dyn Fork>>> = Vec::with_capacity(wanted.len());
+    for _ in wanted {
+        forks.push(sink.fork());
+    }
+    let mut per_thread: Vec<Vec<(usize, Box<dyn Fork>)>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    for (i, f) in forks.into_iter().enumerate() {
+        let Some(f) = f else {
+            return Ok(feed_members(
+                path,
+                wanted,
+                false,
+                &mut |i| inflate_member(file, &wanted[i].0),
+                sink,
+            ));
+        };
+        per_thread[i % threads].push((i, f));
+    }
+    let starts = &starts;
+    std::thread::scope(|s| {
+        let receivers: Vec<_> = per_thread
+            .into_iter()
+            .map(|tasks| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Box<dyn std::any::Any + Send>>(2);
+                s.spawn(move || {
+                    let (mut compressed, mut content) = (Vec::new(), Vec::new());
+                    for (i, mut fork) in tasks {
+                        let m = &wanted[i].0;
+                        let base = starts.get(&m.offset).copied().unwrap_or(0);
+                        match inflate_member_into(file, m, &mut compressed, &mut content) {
+                            Ok(()) => {
+                                let _ = lines_forward(path, &content, base, fork.as_mut());
+                            }
+                            Err(e) => {
+                                let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
+                                    DamageKind::TruncatedGzip
+                                } else {
+                                    DamageKind::CorruptGzip
+                                };
+                                let detail =
+                                    format!("member at byte {} of the file: {e}", m.offset);
+                                fork.damage(Damage {
+                                    path: path.into(),
+                                    line: None,
+                                    offset: base,
+                                    kind,
+                                    detail,
+                                });
+                            }
+                        }
+                        // A closed channel means the reader stopped.
+                        if tx.send(fork.into_any()).is_err() {
+                            return;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for i in 0..wanted.len() {
+            let Ok(done) = receivers[i % threads].recv() else {
+                return Err(Error::io(
+                    path,
+                    "inflate",
+                    io::Error::other("inflating thread stopped"),
+                ));
+            };
+            if sink.join(done).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })
+}
+
+/// Hands out the whole lines of `content` (starting at `base` in the decompressed
+/// stream) in order; a line over [`MAX_LINE`] is reported, a missing last newline too.
+fn lines_forward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) -> ControlFlow<()> {
+    let mut start = 0;
+    while start < content.len() {
+        let Some(len) = memchr(b'\n', &content[start..]) else {
+            let detail =
+                "no newline at the end of a gzip member that should hold whole lines".to_owned();
+            sink.damage(Damage {
+                path: path.into(),
+                line: None,
+                offset: base + start as u64,
+                kind: DamageKind::TornLine,
+                detail,
+            });
+            return ControlFlow::Continue(());
+        };
+        let offset = base + start as u64;
+        if len > MAX_LINE {
+            sink.damage(Damage::too_long(path, None, offset));
+        } else {
+            sink.line(
+                &content[start..start + len],
+                Loc {
+                    path,
+                    line: None,
+                    offset,
+                },
+            )?;
+        }
+        start += len + 1;
+    }
+    ControlFlow::Continue(())
+}
+
 /// One member, inflated whole (about 1 MiB for members maintenance writes).
 fn inflate_member(file: &File, m: &gzmeta::Member) -> io::Result<Vec<u8>> {
-    let len = usize::try_from(m.len).map_err(|_| io::Error::other("member too large"))?;
-    let mut compressed = vec![0u8; len];
-    file.read_exact_at(&mut compressed, m.offset)?;
-    let mut out = Vec::with_capacity(len.saturating_mul(8).min(64 << 20));
-    flate2::bufread::GzDecoder::new(&compressed[..]).read_to_end(&mut out)?;
+    let mut out = Vec::new();
+    inflate_member_into(file, m, &mut Vec::new(), &mut out)?;
     Ok(out)
+}
+
+/// [`inflate_member`] into buffers the caller reuses: a thread inflating member after
+/// member then allocates (and unmaps, which stalls every core running the process) only
+/// once.
+fn inflate_member_into(
+    file: &File,
+    m: &gzmeta::Member,
+    compressed: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let len = usize::try_from(m.len).map_err(|_| io::Error::other("member too large"))?;
+    compressed.resize(len, 0);
+    file.read_exact_at(compressed, m.offset)?;
+    out.clear();
+    out.reserve(len.saturating_mul(8).min(64 << 20));
+    flate2::bufread::GzDecoder::new(&compressed[..]).read_to_end(out)?;
+    Ok(())
 }
 
 /// Reads a plain day file from `skip`. A last line without a newline is being written
