@@ -77,6 +77,17 @@ pub struct Damage {
 }
 
 impl Damage {
+    /// A line cut short.
+    pub(crate) fn torn(path: &Path, line: Option<u64>, offset: u64, detail: &str) -> Damage {
+        Damage {
+            path: path.into(),
+            line,
+            offset,
+            kind: DamageKind::TornLine,
+            detail: detail.to_owned(),
+        }
+    }
+
     /// A line over [`MAX_LINE`], skipped unread.
     pub(crate) fn too_long(path: &Path, line: Option<u64>, offset: u64) -> Damage {
         let detail = format!("over {MAX_LINE} bytes; skipped");
@@ -280,6 +291,10 @@ pub fn scan_day_with(
     Ok(ControlFlow::Continue(()))
 }
 
+/// Damage detail for a whole-line member whose content does not end in a newline.
+const UNTERMINATED_MEMBER: &str =
+    "no newline at the end of a gzip member that should hold whole lines";
+
 /// Hands out the lines of `content` (whole lines, starting at `base` in the file's
 /// decompressed stream) from the last to the first.
 fn lines_backward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) -> ControlFlow<()> {
@@ -287,15 +302,12 @@ fn lines_backward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) -
     if end > 0 && content[end - 1] != b'\n' {
         // Whole-line members end in a newline; anything else is a torn tail.
         let start = memrchr(b'\n', content).map_or(0, |i| i + 1);
-        let detail =
-            "no newline at the end of a gzip member that should hold whole lines".to_owned();
-        sink.damage(Damage {
-            path: path.into(),
-            line: None,
-            offset: base + start as u64,
-            kind: DamageKind::TornLine,
-            detail,
-        });
+        sink.damage(Damage::torn(
+            path,
+            None,
+            base + start as u64,
+            UNTERMINATED_MEMBER,
+        ));
         end = start;
     }
     while end > 0 {
@@ -310,6 +322,22 @@ fn lines_backward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) -
         end = start;
     }
     ControlFlow::Continue(())
+}
+
+/// Where each member starts in the file's decompressed stream (by file offset of the
+/// member), from the sizes in their trailers.
+fn member_starts(
+    path: &Path,
+    file: &File,
+    members: &[gzmeta::Member],
+) -> Result<std::collections::HashMap<u64, u64>> {
+    let mut starts = std::collections::HashMap::with_capacity(members.len());
+    let mut at = 0u64;
+    for m in members {
+        starts.insert(m.offset, at);
+        at += member_isize(file, m).map_err(|e| Error::io(path, "read", e))?;
+    }
+    Ok(starts)
 }
 
 /// The uncompressed size a member records in its trailer (ISIZE, modulo 2^32).
@@ -354,19 +382,10 @@ fn read_members_backward(
     opts: &ScanOptions,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    // Where each member starts in the decompressed stream, from the trailers.
-    let mut starts = Vec::with_capacity(members.len());
-    let mut at = 0u64;
-    for m in members {
-        starts.push(at);
-        at += member_isize(file, m).map_err(|e| Error::io(path, "read", e))?;
-    }
+    let starts = member_starts(path, file, members)?;
     let wanted = select(file, members, opts)?;
     for (m, _) in wanted.iter().rev() {
-        let base = members
-            .iter()
-            .position(|x| x.offset == m.offset)
-            .map_or(0, |i| starts[i]);
+        let base = starts.get(&m.offset).copied().unwrap_or(0);
         match inflate_member(file, m) {
             Ok(content) => {
                 if lines_backward(path, &content, base, sink).is_break() {
@@ -771,13 +790,7 @@ fn read_members_forked(
     threads: usize,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    // Where each member starts in the decompressed stream, from the trailers.
-    let mut starts = std::collections::HashMap::with_capacity(all.len());
-    let mut at = 0u64;
-    for m in all {
-        starts.insert(m.offset, at);
-        at += member_isize(file, m).map_err(|e| Error::io(path, "read", e))?;
-    }
+    let starts = member_starts(path, file, all)?;
     let mut forks: Vec<Option<Box<dyn Fork>>> = Vec::with_capacity(wanted.len());
     for _ in wanted {
         forks.push(sink.fork());
@@ -859,15 +872,12 @@ fn lines_forward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) ->
     let mut start = 0;
     while start < content.len() {
         let Some(len) = memchr(b'\n', &content[start..]) else {
-            let detail =
-                "no newline at the end of a gzip member that should hold whole lines".to_owned();
-            sink.damage(Damage {
-                path: path.into(),
-                line: None,
-                offset: base + start as u64,
-                kind: DamageKind::TornLine,
-                detail,
-            });
+            sink.damage(Damage::torn(
+                path,
+                None,
+                base + start as u64,
+                UNTERMINATED_MEMBER,
+            ));
             return ControlFlow::Continue(());
         };
         let offset = base + start as u64;
