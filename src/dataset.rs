@@ -52,7 +52,10 @@ pub fn generate(dir: &Path, start: NaiveDate, days: u32, per_day: u32) -> Result
                         if d >= days {
                             return Ok(());
                         }
-                        let day = start + Duration::days(i64::from(d));
+                        let Some(day) = start.checked_add_signed(Duration::days(i64::from(d)))
+                        else {
+                            return Ok(());
+                        };
                         let bytes = write_day(dir, day, per_day, u64::from(d))?;
                         total.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                     }

@@ -144,9 +144,15 @@ fn dry_run_unlocked(
 /// Does (or, in a dry run, lists) the run's work; the caller holds the maintenance lock.
 fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> Result<()> {
     remove_stale_temps(dir, policy, report)?;
-    let compress_before = today - Duration::days(i64::from(policy.grace_days));
+    // Far-off settings saturate instead of overflowing the calendar.
+    let days_before = |n: u32| {
+        today
+            .checked_sub_signed(Duration::days(i64::from(n)))
+            .unwrap_or(NaiveDate::MIN)
+    };
+    let compress_before = days_before(policy.grace_days);
     // Retention never reaches today or a future day.
-    let keep_from = today - Duration::days(i64::from(policy.keep_days));
+    let keep_from = days_before(policy.keep_days);
     for (day, files) in list_days(dir)? {
         if day < keep_from {
             delete_day(dir, day, policy, report)?;

@@ -233,6 +233,9 @@ fn execute(
     mode: Mode<'_>,
     emit: Option<Emit<'_>>,
 ) -> Result<(Outcome, Counts)> {
+    if query.limit == Some(0) {
+        return Ok((Outcome::default(), Counts::default()));
+    }
     let (first, last) = query.filter.days();
     let mut days: Vec<_> = list_days(dir)?
         .into_iter()

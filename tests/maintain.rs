@@ -565,3 +565,42 @@ fn a_cp_a_backup_taken_while_writers_and_maintenance_run_is_whole() {
     let (seen, damaged) = stored(&d);
     assert_eq!((seen.len(), damaged), (12_000, 0));
 }
+
+#[test]
+fn far_off_settings_saturate_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_days(dir.path(), &["2026-11-20"], 3);
+    let out = maintain(
+        dir.path(),
+        "2026-11-25T00:00:00Z",
+        &["--keep-days", "4294967295", "--grace-days", "4294967295"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dir.path().join("activity-2026-11-20.json").exists(),
+        "nothing compressed, nothing deleted"
+    );
+    let out = actlog()
+        .arg("--dir")
+        .arg(dir.path().join("far"))
+        .args([
+            "demo",
+            "--days",
+            "3",
+            "--per-day",
+            "2",
+            "--start",
+            "9999-12-30",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -237,6 +237,7 @@ fn days_outside_the_range_are_not_opened() {
 #[test]
 fn limit_and_reverse() {
     assert_eq!(ids("basic", &["-n", "2"]), [1, 2]);
+    assert_eq!(ids("basic", &["-n", "0"]), Vec::<u64>::new());
     assert_eq!(ids("basic", &["-r", "-n", "2"]), [14, 13]);
     assert_eq!(
         ids("basic", &["--user", "alice", "-r", "--limit", "3"]),
