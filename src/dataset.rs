@@ -40,6 +40,12 @@ const AGENTS: [&str; 4] = [
 /// Writes `days` gzipped days of `per_day` records from `start` into `dir`, two days at a
 /// time. Users are `user000`…`user499`; `user042` is one of them, for benchmarks.
 pub fn generate(dir: &Path, start: NaiveDate, days: u32, per_day: u32) -> Result<u64> {
+    // Day file names carry a four-digit year, as records do.
+    let last = start.checked_add_signed(Duration::days(i64::from(days.max(1)) - 1));
+    if last.is_none_or(|d| chrono::Datelike::year(&d) > 9999) {
+        let problem = format!("{days} days from {start} go past the last date a day file can name");
+        return Err(crate::error::ValidationError::new("--days", problem).into());
+    }
     Store::open(dir, Options::default())?;
     let next = std::sync::atomic::AtomicU32::new(0);
     let total = std::sync::atomic::AtomicU64::new(0);

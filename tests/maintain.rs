@@ -241,21 +241,11 @@ fn compression_keeps_every_record_once_in_order_and_makes_standard_gzip() {
     assert!(seen.values().all(|&n| n == 1));
 }
 
-fn copy_fixture(name: &str, to: &Path) {
-    let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name);
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
 #[test]
 fn a_plain_file_partly_or_wholly_held_by_the_gz_is_folded_once() {
     for fixture in ["covered", "covered-indexed"] {
         let dir = tempfile::tempdir().unwrap();
-        copy_fixture(fixture, dir.path());
+        common::copy_fixture(fixture, dir.path());
         let before = stored(dir.path());
         let out = maintain(dir.path(), "2026-11-30T00:00:00Z", &[]);
         assert!(
@@ -268,7 +258,7 @@ fn a_plain_file_partly_or_wholly_held_by_the_gz_is_folded_once() {
     }
     // Wholly held: a run crashed after the rename; the leftover is only removed.
     let dir = tempfile::tempdir().unwrap();
-    copy_fixture("covered", dir.path());
+    common::copy_fixture("covered", dir.path());
     let plain = dir.path().join("activity-2026-11-24.json");
     let bytes = std::fs::read(&plain).unwrap();
     let head_end = bytes
@@ -567,7 +557,7 @@ fn a_cp_a_backup_taken_while_writers_and_maintenance_run_is_whole() {
 }
 
 #[test]
-fn far_off_settings_saturate_instead_of_failing() {
+fn far_off_settings_neither_panic_nor_write_foreign_names() {
     let dir = tempfile::tempdir().unwrap();
     write_days(dir.path(), &["2026-11-20"], 3);
     let out = maintain(
@@ -584,6 +574,7 @@ fn far_off_settings_saturate_instead_of_failing() {
         dir.path().join("activity-2026-11-20.json").exists(),
         "nothing compressed, nothing deleted"
     );
+    // A demo dataset past the end of the calendar is refused, not silently cut short.
     let out = actlog()
         .arg("--dir")
         .arg(dir.path().join("far"))
@@ -598,9 +589,6 @@ fn far_off_settings_saturate_instead_of_failing() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--days"));
 }
