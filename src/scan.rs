@@ -393,11 +393,7 @@ fn read_members_backward(
                 }
             }
             Err(e) => {
-                let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
-                    DamageKind::TruncatedGzip
-                } else {
-                    DamageKind::CorruptGzip
-                };
+                let kind = gzip_damage(&e);
                 let detail = format!("member at byte {} of the file: {e}", m.offset);
                 sink.damage(Damage {
                     path: path.into(),
@@ -558,6 +554,16 @@ impl Lines {
         ControlFlow::Continue(())
     }
 
+    /// The unterminated line left over, as damage.
+    fn torn(&self, path: &Path, detail: &str) -> Damage {
+        Damage::torn(
+            path,
+            self.numbered.then_some(self.next_line),
+            self.next_offset,
+            detail,
+        )
+    }
+
     /// Whether an unterminated line is left over.
     fn has_partial(&self) -> bool {
         self.cur_len > 0
@@ -626,13 +632,7 @@ fn read_gz(
             };
             let detail = format!("member {}: {e}", member + 1);
             if lines.has_partial() {
-                sink.damage(Damage {
-                    path: path.into(),
-                    line: Some(lines.next_line),
-                    offset: lines.next_offset,
-                    kind: DamageKind::TornLine,
-                    detail: "cut off by the gzip damage below".into(),
-                });
+                sink.damage(lines.torn(path, "cut off by the gzip damage below"));
             }
             sink.damage(Damage {
                 path: path.into(),
@@ -654,13 +654,7 @@ fn read_gz(
         member += 1;
     }
     if lines.has_partial() {
-        sink.damage(Damage {
-            path: path.into(),
-            line: Some(lines.next_line),
-            offset: lines.next_offset,
-            kind: DamageKind::TornLine,
-            detail: "no newline at the end of the compressed day".into(),
-        });
+        sink.damage(lines.torn(path, "no newline at the end of the compressed day"));
     }
     Ok(ControlFlow::Continue(()))
 }
@@ -737,20 +731,9 @@ fn feed_members(
             }
             Err(e) => e,
         };
-        let kind = if failure.kind() == io::ErrorKind::UnexpectedEof {
-            DamageKind::TruncatedGzip
-        } else {
-            DamageKind::CorruptGzip
-        };
+        let kind = gzip_damage(&failure);
         if lines.has_partial() {
-            let detail = "cut off by the gzip damage below".to_owned();
-            sink.damage(Damage {
-                path: path.into(),
-                line: lines.numbered.then_some(lines.next_line),
-                offset: lines.next_offset,
-                kind: DamageKind::TornLine,
-                detail,
-            });
+            sink.damage(lines.torn(path, "cut off by the gzip damage below"));
         }
         let detail = format!(
             "member {} (at byte {} of the file): {failure}",
@@ -767,14 +750,7 @@ fn feed_members(
         return ControlFlow::Continue(());
     }
     if lines.has_partial() {
-        let detail = "no newline at the end of the compressed day".to_owned();
-        sink.damage(Damage {
-            path: path.into(),
-            line: lines.numbered.then_some(lines.next_line),
-            offset: lines.next_offset,
-            kind: DamageKind::TornLine,
-            detail,
-        });
+        sink.damage(lines.torn(path, "no newline at the end of the compressed day"));
     }
     ControlFlow::Continue(())
 }
@@ -825,11 +801,7 @@ fn read_members_forked(
                                 let _ = lines_forward(path, &content, base, fork.as_mut());
                             }
                             Err(e) => {
-                                let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
-                                    DamageKind::TruncatedGzip
-                                } else {
-                                    DamageKind::CorruptGzip
-                                };
+                                let kind = gzip_damage(&e);
                                 let detail =
                                     format!("member at byte {} of the file: {e}", m.offset);
                                 fork.damage(Damage {
@@ -896,6 +868,15 @@ fn lines_forward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) ->
         start += len + 1;
     }
     ControlFlow::Continue(())
+}
+
+/// What an inflate error means: a member cut short, or one whose data or CRC is wrong.
+fn gzip_damage(e: &io::Error) -> DamageKind {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        DamageKind::TruncatedGzip
+    } else {
+        DamageKind::CorruptGzip
+    }
 }
 
 /// One member, inflated whole (about 1 MiB for members maintenance writes).

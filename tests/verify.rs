@@ -5,7 +5,7 @@ mod common;
 use actlog::{Activity, Options, Store};
 use common::actlog;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn verify(dir: &Path, extra: &[&str]) -> (i32, String) {
     let out = actlog()
@@ -50,13 +50,7 @@ fn a_directory_written_and_maintained_by_actlog_is_clean() {
 #[test]
 fn every_kind_of_damage_is_listed_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/damaged");
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dir.path().join(e.file_name());
-        std::fs::copy(e.path(), &to).unwrap();
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o640)).unwrap();
-    }
+    common::copy_fixture("damaged", dir.path());
     let (code, text) = verify(dir.path(), &[]);
     assert_eq!(code, 1);
     for needle in [
@@ -115,13 +109,7 @@ fn files_out_of_place_are_listed() {
 #[test]
 fn a_leftover_already_in_the_gz_is_listed() {
     let dir = tempfile::tempdir().unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/covered-indexed");
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dir.path().join(e.file_name());
-        std::fs::copy(e.path(), &to).unwrap();
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o640)).unwrap();
-    }
+    common::copy_fixture("covered-indexed", dir.path());
     let (code, text) = verify(dir.path(), &[]);
     assert_eq!(code, 1);
     assert!(

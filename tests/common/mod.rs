@@ -80,3 +80,18 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg(&self.path).status();
     }
 }
+
+/// Copies the fixture directory `fixtures/NAME` into `to`, giving each file the mode the
+/// store gives its own (git does not keep 0640).
+pub fn copy_fixture(name: &str, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    for e in std::fs::read_dir(from).expect("fixture dir") {
+        let e = e.expect("fixture entry");
+        let dest = to.join(e.file_name());
+        std::fs::copy(e.path(), &dest).expect("copy fixture");
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    }
+}
