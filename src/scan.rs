@@ -8,7 +8,7 @@ use crate::layout::{DayFiles, FileKind, file_name};
 use chrono::{DateTime, NaiveDate, Utc};
 use memchr::{memchr, memrchr};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -270,25 +270,24 @@ pub fn scan_day_with(
     }
     // Otherwise the .gz must be inflated whole (its coverage is needed before the plain
     // file, and gzip cannot be read from the end); the plain file is read from its end.
-    let mut inflated = Inflated::default();
+    let mut inflated = Inflated::new(INFLATED_IN_MEMORY);
     if let Some(gz) = gz {
-        // Collecting into memory never stops early.
+        // Collecting stops early only if the temporary file fails.
         let _ = read_gz(&gz_path, gz, &mut covers, &mut inflated)?;
+        if let Some(e) = inflated.failed.take() {
+            return Err(Error::io("<temporary file>", "write", e));
+        }
         for d in inflated.damage.drain(..) {
             sink.damage(d);
         }
     }
-    let content = inflated.content;
     if let Some(plain) = plain {
         let skip = covered(&plain_path, &plain, &covers)?;
         if read_plain_backward(&plain_path, &plain, skip, opts.plain_end, sink)?.is_break() {
             return Ok(ControlFlow::Break(()));
         }
     }
-    if lines_backward(&gz_path, &content, 0, sink).is_break() {
-        return Ok(ControlFlow::Break(()));
-    }
-    Ok(ControlFlow::Continue(()))
+    inflated.lines_backward(&gz_path, sink)
 }
 
 /// Damage detail for a whole-line member whose content does not end in a newline.
@@ -408,18 +407,75 @@ fn read_members_backward(
     Ok(ControlFlow::Continue(()))
 }
 
-/// A whole `.gz` day in memory, for reading it backwards.
-#[derive(Default)]
+/// Inflated bytes of a day read backwards that are held in memory; beyond this they go to
+/// an unnamed temporary file, so a hostile or huge `.gz` (gzip inflates up to ~1000x)
+/// cannot exhaust memory.
+const INFLATED_IN_MEMORY: usize = 64 << 20;
+
+/// A whole unindexed `.gz` day, inflated for reading it backwards: in memory while small,
+/// then spilled to a temporary file.
 struct Inflated {
+    /// Bytes kept in memory before spilling.
+    limit: usize,
     content: Vec<u8>,
+    spill: Option<io::BufWriter<File>>,
+    failed: Option<io::Error>,
     damage: Vec<Damage>,
+}
+
+impl Inflated {
+    fn new(limit: usize) -> Inflated {
+        Inflated {
+            limit,
+            content: Vec::new(),
+            spill: None,
+            failed: None,
+            damage: Vec::new(),
+        }
+    }
+
+    /// Hands the kept lines to `sink` from the last to the first.
+    fn lines_backward(self, path: &Path, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
+        match self.spill {
+            Some(spill) => {
+                let spilled = spill
+                    .into_inner()
+                    .map_err(|e| Error::io("<temporary file>", "write", e.into_error()))?;
+                read_plain_backward(path, &spilled, 0, None, sink)
+            }
+            None => Ok(lines_backward(path, &self.content, 0, sink)),
+        }
+    }
+
+    fn keep(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.spill.is_none() && self.content.len() + line.len() < self.limit {
+            self.content.extend_from_slice(line);
+            self.content.push(b'\n');
+            return Ok(());
+        }
+        let spill = match &mut self.spill {
+            Some(s) => s,
+            None => {
+                let mut s = io::BufWriter::with_capacity(CHUNK, tempfile::tempfile()?);
+                s.write_all(&self.content)?;
+                self.content = Vec::new();
+                self.spill.insert(s)
+            }
+        };
+        spill.write_all(line)?;
+        spill.write_all(b"\n")
+    }
 }
 
 impl Sink for Inflated {
     fn line(&mut self, line: &[u8], _: Loc<'_>) -> ControlFlow<()> {
-        self.content.extend_from_slice(line);
-        self.content.push(b'\n');
-        ControlFlow::Continue(())
+        match self.keep(line) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
     }
     fn damage(&mut self, damage: Damage) {
         self.damage.push(damage);
@@ -879,6 +935,10 @@ fn gzip_damage(e: &io::Error) -> DamageKind {
     }
 }
 
+/// The most one indexed member may inflate to; maintenance writes members of ~1 MiB, so
+/// only a forged index (a gzip bomb) comes near it.
+const MAX_MEMBER_INFLATED: usize = 64 << 20;
+
 /// One member, inflated whole (about 1 MiB for members maintenance writes).
 fn inflate_member(file: &File, m: &gzmeta::Member) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -899,8 +959,18 @@ fn inflate_member_into(
     compressed.resize(len, 0);
     file.read_exact_at(compressed, m.offset)?;
     out.clear();
-    out.reserve(len.saturating_mul(8).min(64 << 20));
-    flate2::bufread::GzDecoder::new(&compressed[..]).read_to_end(out)?;
+    out.reserve(len.saturating_mul(8).min(MAX_MEMBER_INFLATED));
+    let limit = MAX_MEMBER_INFLATED as u64 + 1;
+    flate2::bufread::GzDecoder::new(&compressed[..])
+        .take(limit)
+        .read_to_end(out)?;
+    if out.len() > MAX_MEMBER_INFLATED {
+        out.clear();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("member inflates to over {MAX_MEMBER_INFLATED} bytes; not read"),
+        ));
+    }
     Ok(())
 }
 
@@ -1017,4 +1087,52 @@ fn read_plain_backward(
         }
     }
     Ok(ControlFlow::Continue(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<Vec<u8>>);
+
+    impl Sink for Collect {
+        fn line(&mut self, line: &[u8], _: Loc<'_>) -> ControlFlow<()> {
+            self.0.push(line.to_vec());
+            ControlFlow::Continue(())
+        }
+        fn damage(&mut self, damage: Damage) {
+            panic!("unexpected damage: {damage}");
+        }
+    }
+
+    #[test]
+    fn an_inflated_day_spilled_to_a_temporary_file_reads_backwards_the_same() {
+        let lines: Vec<Vec<u8>> = (0..200)
+            .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 7)).into_bytes())
+            .collect();
+        let read = |limit: usize| {
+            let mut inflated = Inflated::new(limit);
+            let loc = Loc {
+                path: Path::new("t"),
+                line: None,
+                offset: 0,
+            };
+            for l in &lines {
+                assert!(inflated.line(l, loc).is_continue());
+            }
+            let spilled = inflated.spill.is_some();
+            let mut out = Collect::default();
+            let flow = inflated.lines_backward(Path::new("t"), &mut out).unwrap();
+            assert!(flow.is_continue());
+            (spilled, out.0)
+        };
+        let (in_memory, expected) = read(usize::MAX);
+        let (spilled, got) = read(100);
+        assert!(!in_memory && spilled);
+        let mut reversed = lines.clone();
+        reversed.reverse();
+        assert_eq!(expected, reversed);
+        assert_eq!(got, reversed);
+    }
 }
