@@ -63,6 +63,35 @@ pub fn parse_file_name(name: &str) -> Option<(NaiveDate, FileKind)> {
     Some((day, kind))
 }
 
+/// Entries named like day files that are not regular files (symbolic links, FIFOs,
+/// directories…), with what each is. Nothing in the store ever follows or deletes them.
+pub fn list_strangers(dir: &Path) -> Result<Vec<(String, &'static str)>> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| parse_file_name(n).is_some()) else {
+            continue;
+        };
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::io(entry.path(), "stat", e))?;
+        let what = if kind.is_file() {
+            continue;
+        } else if kind.is_symlink() {
+            "a symbolic link"
+        } else if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        out.push((name.to_owned(), what));
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Every day with at least one file in `dir`, oldest first.
 ///
 /// Names not matching the day pattern, names starting with `.`, and entries that are not

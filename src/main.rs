@@ -231,6 +231,9 @@ fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<E
             Action::RemovedTemp { name } => {
                 out += &format!("{would}remove {name} (left by a crashed run)\n")
             }
+            Action::Skipped { name, what } => {
+                eprintln!("actlog: warning: left {name} alone: {what}, not followed or deleted");
+            }
             Action::Refused { day, reason } => {
                 refused = true;
                 eprintln!("actlog: not compressing {day}: {reason}");
@@ -250,7 +253,7 @@ fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<E
 }
 
 /// The output format and whether to colour, from the flags and the terminal.
-fn output_choice(o: &OutputArgs) -> (Format, bool) {
+fn output_choice(o: &OutputArgs) -> (Format, bool, bool) {
     let tty = io::stdout().is_terminal();
     let format = o
         .format
@@ -260,6 +263,7 @@ fn output_choice(o: &OutputArgs) -> (Format, bool) {
     (
         format,
         o.color.enabled(tty, no_color.as_deref(), term.as_deref()),
+        tty,
     )
 }
 
@@ -272,7 +276,7 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
         reverse: args.reverse,
         strict: args.filters.strict,
     };
-    let (format, color) = output_choice(&args.output);
+    let (format, color, tty) = output_choice(&args.output);
     let mut write_error = None;
     let outcome = if args.count {
         let outcome = query::count(dir, &q)?;
@@ -280,10 +284,11 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
         outcome
     } else if let Some(by) = &count_by {
         let (outcome, counts) = query::count_by(dir, &q, by)?;
-        write_error = print_counts(&mut io::stdout().lock(), counts.into_vec(), format).err();
+        write_error = print_counts(&mut io::stdout().lock(), counts.into_vec(), format, tty).err();
         outcome
     } else {
-        let mut printer = Printer::new(BufWriter::new(io::stdout().lock()), format, color);
+        let mut printer =
+            Printer::new(BufWriter::new(io::stdout().lock()), format, color).on_terminal(tty);
         let outcome = query::run(dir, &q, &mut printing(&mut printer, &mut write_error))?;
         if write_error.is_none() {
             write_error = printer.finish().err();
@@ -322,8 +327,9 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode>
             ControlFlow::Continue(())
         })?;
     }
-    let (format, color) = output_choice(&args.output);
-    let mut printer = Printer::new(BufWriter::new(io::stdout().lock()), format, color);
+    let (format, color, tty) = output_choice(&args.output);
+    let mut printer =
+        Printer::new(BufWriter::new(io::stdout().lock()), format, color).on_terminal(tty);
     let mut write_error = None;
     for (line, r) in last.iter().rev() {
         if let Err(e) = printer.record(line, r) {

@@ -81,6 +81,14 @@ pub enum Action {
         /// Its name.
         name: String,
     },
+    /// An entry named like a day file that is not a regular file (a symbolic link, say):
+    /// never followed, compressed or deleted.
+    Skipped {
+        /// Its name.
+        name: String,
+        /// What it is.
+        what: &'static str,
+    },
     /// A day could not be compressed; it was left as it was.
     Refused {
         /// The day.
@@ -144,6 +152,9 @@ fn dry_run_unlocked(
 /// Does (or, in a dry run, lists) the run's work; the caller holds the maintenance lock.
 fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> Result<()> {
     remove_stale_temps(dir, policy, report)?;
+    for (name, what) in crate::layout::list_strangers(dir)? {
+        report.actions.push(Action::Skipped { name, what });
+    }
     // Far-off settings saturate instead of overflowing the calendar.
     let days_before = |n: u32| {
         today
@@ -157,7 +168,17 @@ fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> R
         if day < keep_from {
             delete_day(dir, day, policy, report)?;
         } else if files.plain && day < compress_before && day < today {
-            compress_day(dir, day, policy, report)?;
+            // One bad day (linked elsewhere, unreadable, no space) must not stop the
+            // others' compression or retention: it is reported and left as it was.
+            if let Err(e) = compress_day(dir, day, policy, report) {
+                if !policy.dry_run {
+                    let _ = std::fs::remove_file(dir.join(temp_name(day)));
+                }
+                report.actions.push(Action::Refused {
+                    day,
+                    reason: e.to_string(),
+                });
+            }
         }
     }
     if let Some(cap) = policy.max_bytes {

@@ -101,15 +101,23 @@ pub struct Printer<W: Write> {
     out: W,
     format: Format,
     color: bool,
+    /// Output goes to a terminal: CSV fields are neutralised too.
+    terminal: bool,
     header_done: bool,
     table_rows: Vec<[String; 6]>,
     widths: Option<[usize; 6]>,
 }
 
-/// One CSV record (RFC 4180 quoting), with its line ending.
-fn csv_line(fields: &[&str]) -> io::Result<Vec<u8>> {
+/// One CSV record (RFC 4180 quoting), with its line ending. On a terminal each field is
+/// neutralised first: CSV is data for programs, but shown on a screen it must not be able
+/// to drive the terminal.
+fn csv_line(fields: &[&str], terminal: bool) -> io::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(fields)?;
+    if terminal {
+        w.write_record(fields.iter().map(|f| neutralise(f).into_owned()))?;
+    } else {
+        w.write_record(fields)?;
+    }
     w.into_inner().map_err(|e| io::Error::other(e.to_string()))
 }
 
@@ -120,10 +128,17 @@ impl<W: Write> Printer<W> {
             out,
             format,
             color,
+            terminal: false,
             header_done: false,
             table_rows: Vec::new(),
             widths: None,
         }
+    }
+
+    /// Marks the output as a terminal (CSV is then neutralised like the other formats).
+    pub fn on_terminal(mut self, terminal: bool) -> Self {
+        self.terminal = terminal;
+        self
     }
 
     /// Prints one record, given its stored line.
@@ -174,15 +189,18 @@ impl<W: Write> Printer<W> {
                 let ts = format_timestamp(r.timestamp);
                 if !self.header_done {
                     self.header_done = true;
-                    self.out.write_all(&csv_line(&[
-                        "id",
-                        "timestamp",
-                        "username",
-                        "action",
-                        "details",
-                        "ip_address",
-                        "user_agent",
-                    ])?)?;
+                    self.out.write_all(&csv_line(
+                        &[
+                            "id",
+                            "timestamp",
+                            "username",
+                            "action",
+                            "details",
+                            "ip_address",
+                            "user_agent",
+                        ],
+                        false,
+                    )?)?;
                 }
                 let fields = [
                     id.as_str(),
@@ -193,7 +211,7 @@ impl<W: Write> Printer<W> {
                     &ip,
                     r.user_agent.as_deref().unwrap_or(""),
                 ];
-                self.out.write_all(&csv_line(&fields)?)
+                self.out.write_all(&csv_line(&fields, self.terminal)?)
             }
         }
     }
@@ -251,6 +269,7 @@ pub fn print_counts(
     out: &mut dyn Write,
     counts: Vec<(Option<String>, u64)>,
     format: Format,
+    terminal: bool,
 ) -> io::Result<()> {
     let mut counts = counts;
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -265,10 +284,10 @@ pub fn print_counts(
                 let v = serde_json::json!({"value": value, "count": n});
                 writeln!(out, "{v}")?;
             }
-            Format::Csv => out.write_all(&csv_line(&[
-                value.as_deref().unwrap_or(""),
-                &n.to_string(),
-            ])?)?,
+            Format::Csv => out.write_all(&csv_line(
+                &[value.as_deref().unwrap_or(""), &n.to_string()],
+                terminal,
+            )?)?,
             Format::Pretty | Format::Table => {
                 let shown = value
                     .as_deref()
