@@ -1,0 +1,780 @@
+//! The chaos soak: several writer processes appending numbered records (`flush`, `fsync`,
+//! `buffered`, and `late` ones stamped 20 fake hours back, which append to yesterday while
+//! it is compressed), `actlog maintain` every second or so on a fake clock that crosses a UTC
+//! day every few seconds (so compression and retention really happen), `actlog query`
+//! readers, `actlog tail -f` followers, and a killer sending SIGKILL to random writers and
+//! maintainers and starting them again. At the end it checks, against the writers' own
+//! logs of what was acknowledged:
+//!
+//! - every acknowledged record (in a day retention keeps) is present exactly once;
+//! - the records of every writer (killed or not) are an unbroken run of its numbers;
+//! - `actlog verify` finds nothing but torn lines left by killed writers;
+//! - every follower printed each record acknowledged while it ran, and none twice;
+//! - no query ever printed a record twice.
+//!
+//! `cargo test --test soak` runs it for 15 s; `cargo test --release --test soak --
+//! --seconds 600` for ten minutes (ACTLOG_SOAK_SECS works too). It prints one summary line
+//! and exits non-zero on any failure.
+
+use actlog::{Activity, Clock, Durability, Options, Store};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Virtual seconds per real second: a UTC day every five real seconds.
+const SPEED: i64 = 86_400 / 5;
+/// Days retention keeps.
+const KEEP_DAYS: i64 = 3;
+/// Where the fake clock starts: just before a midnight.
+const START_MS: i64 = 1_795_996_000_000; // 2026-11-30T21:46:40Z
+
+fn monotonic_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC is shared by every process on the
+    // machine, so all roles agree on the fake time.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// The fake clock every role shares: START_MS at `origin_ns`, running SPEED times fast.
+#[derive(Debug, Clone, Copy)]
+struct FastClock {
+    origin_ns: i64,
+}
+
+impl FastClock {
+    fn ms(&self) -> i64 {
+        START_MS + (monotonic_ns() - self.origin_ns) / 1_000 * SPEED / 1_000
+    }
+}
+
+impl Clock for FastClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.ms())
+            .single()
+            .unwrap_or_default()
+    }
+}
+
+fn day_of(ms: i64) -> NaiveDate {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .date_naive()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if get("--role").as_deref() == Some("writer") {
+        return writer_role(&get);
+    }
+    let seconds: u64 = get("--seconds")
+        .or_else(|| std::env::var("ACTLOG_SOAK_SECS").ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    // `cargo test -- --list` and filters: this binary has one test, the soak.
+    if args.iter().any(|a| a == "--list") {
+        println!("soak: test");
+        return;
+    }
+    match Soak::run(seconds) {
+        Ok(summary) => println!("{summary}"),
+        Err(failures) => {
+            for f in &failures {
+                eprintln!("soak: FAILED: {f}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A writer process: appends records numbered from 0 until `stop` exists, logging each
+/// acknowledged number with its timestamp and the moment of acknowledgement.
+fn writer_role(get: &dyn Fn(&str) -> Option<String>) {
+    let need = |k: &str| get(k).unwrap_or_else(|| panic!("writer: {k} missing"));
+    let dir = PathBuf::from(need("--dir"));
+    let id: u64 = need("--id").parse().unwrap();
+    let origin_ns: i64 = need("--origin").parse().unwrap();
+    let mode = need("--mode");
+    // A late writer stamps its records 20 fake hours back (a replayed or delayed event),
+    // so it appends to yesterday while maintenance compresses it.
+    let late = mode == "late";
+    let durability = match mode.as_str() {
+        "fsync" => Durability::Fsync,
+        "buffered" => Durability::Buffered,
+        _ => Durability::Flush,
+    };
+    let stop = PathBuf::from(need("--stop"));
+    let mut ack = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(need("--ack"))
+        .unwrap();
+    let clock = FastClock { origin_ns };
+    let store = Store::open(
+        &dir,
+        Options {
+            durability,
+            flush_interval: Duration::from_millis(50),
+            clock: Arc::new(clock),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let writer = store.writer();
+    let mut pending: Vec<(u64, i64)> = Vec::new();
+    let mut n = 0u64;
+    loop {
+        if n.is_multiple_of(64) && stop.exists() {
+            break;
+        }
+        let mut activity = Activity::new(format!("w{id}"), "soak.append")
+            .with_details(serde_json::json!({"w": id, "n": n}))
+            .unwrap();
+        if late {
+            activity = activity.at(clock.now() - chrono::Duration::hours(20));
+        }
+        let stamp = match writer.append(&activity) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("writer {id}: append {n}: {e}");
+                std::process::exit(3);
+            }
+        };
+        pending.push((n, stamp.timestamp.timestamp_millis()));
+        // Buffered records are acknowledged by a flush; the others when append returns.
+        if durability != Durability::Buffered || pending.len() >= 32 {
+            if durability == Durability::Buffered
+                && let Err(e) = writer.flush()
+            {
+                eprintln!("writer {id}: flush: {e}");
+                std::process::exit(3);
+            }
+            let at = monotonic_ns();
+            let mut text = String::new();
+            for (n, ts) in pending.drain(..) {
+                text += &format!("{n} {ts} {at}\n");
+            }
+            ack.write_all(text.as_bytes()).unwrap();
+        }
+        n += 1;
+        if durability != Durability::Fsync {
+            std::thread::sleep(Duration::from_micros(300));
+        }
+    }
+    writer.close().unwrap();
+    let at = monotonic_ns();
+    let text: String = pending
+        .drain(..)
+        .map(|(n, ts)| format!("{n} {ts} {at}\n"))
+        .collect();
+    ack.write_all(text.as_bytes()).unwrap();
+}
+
+/// One writer process, alive or ended.
+struct WriterProc {
+    id: u64,
+    mode: &'static str,
+    child: Child,
+    killed: bool,
+}
+
+/// A `tail -f` process and what it printed, with when each line arrived.
+struct Follower {
+    child: Child,
+    lines: Arc<Mutex<Vec<(i64, String)>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+/// One follower's run: it must have printed every record acknowledged in `(from, to)`.
+struct FollowWindow {
+    from_ns: i64,
+    to_ns: i64,
+    lines: Vec<(i64, String)>,
+}
+
+struct Soak {
+    root: tempfile::TempDir,
+    dir: PathBuf,
+    origin_ns: i64,
+    writers: Vec<WriterProc>,
+    next_id: u64,
+    failures: Vec<String>,
+    kills_writers: u64,
+    kills_maintainers: u64,
+    maintain_runs: u64,
+    queries: u64,
+}
+
+impl Soak {
+    fn clock(&self) -> FastClock {
+        FastClock {
+            origin_ns: self.origin_ns,
+        }
+    }
+
+    fn now_arg(&self) -> String {
+        self.clock()
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
+    fn actlog(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_actlog"));
+        c.env_remove("ACTLOG_DIR").arg("--dir").arg(&self.dir);
+        c
+    }
+
+    fn spawn_writer(&mut self) {
+        const MODES: [&str; 4] = ["flush", "fsync", "buffered", "late"];
+        let id = self.next_id;
+        self.next_id += 1;
+        let mode = MODES[(id % 4) as usize];
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--role", "writer", "--mode", mode])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args([
+                "--id",
+                &id.to_string(),
+                "--origin",
+                &self.origin_ns.to_string(),
+            ])
+            .arg("--ack")
+            .arg(self.ack_path(id))
+            .arg("--stop")
+            .arg(self.root.path().join("stop"))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.writers.push(WriterProc {
+            id,
+            mode,
+            child,
+            killed: false,
+        });
+    }
+
+    fn ack_path(&self, id: u64) -> PathBuf {
+        self.root.path().join(format!("ack-{id}"))
+    }
+
+    fn spawn_follower(&self) -> Follower {
+        let mut child = self
+            .actlog()
+            .args(["tail", "-f", "-n", "0", "-o", "json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push((monotonic_ns(), line));
+            }
+        });
+        Follower {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    fn run(seconds: u64) -> Result<String, Vec<String>> {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("logs");
+        let mut soak = Soak {
+            dir,
+            root,
+            origin_ns: monotonic_ns(),
+            writers: Vec::new(),
+            next_id: 0,
+            failures: Vec::new(),
+            kills_writers: 0,
+            kills_maintainers: 0,
+            maintain_runs: 0,
+            queries: 0,
+        };
+        let marker_store = Store::open(
+            &soak.dir,
+            Options {
+                clock: Arc::new(soak.clock()),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let markers = marker_store.writer();
+        for _ in 0..8 {
+            soak.spawn_writer();
+        }
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(seconds);
+        let mut maintainer: Option<Child> = None;
+        let mut next_maintain = Instant::now();
+        let mut next_query = Instant::now() + Duration::from_secs(1);
+        let mut query: Option<std::thread::JoinHandle<Vec<String>>> = None;
+        let window_len = Duration::from_secs((seconds / 4).clamp(5, 30));
+        let mut follower: Option<(Follower, u64, Instant)> = None;
+        let mut marker_no = 0u64;
+        let mut windows: Vec<FollowWindow> = Vec::new();
+
+        // The killer runs on its own thread, so nothing the loop waits for slows it. It
+        // only kills pids still registered, under the lock the loop reaps under, so a
+        // reaped pid (which the system may reuse) is never signalled.
+        let targets: Arc<Mutex<Vec<(u32, bool)>>> = Arc::new(Mutex::new(Vec::new()));
+        for w in &soak.writers {
+            targets.lock().unwrap().push((w.child.id(), true));
+        }
+        let stop_killer = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let killer = {
+            let targets = targets.clone();
+            let stop = stop_killer.clone();
+            let mut rng = fastrand::Rng::with_seed(seconds);
+            std::thread::spawn(move || {
+                let (mut writers, mut maintainers) = (0u64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(rng.u64(100..400)));
+                    let mut t = targets.lock().unwrap();
+                    // A running maintainer is picked one time in three.
+                    let pick = match t.iter().position(|(_, w)| !w) {
+                        Some(m) if rng.u8(0..3) == 0 => Some(m),
+                        _ => {
+                            let live: Vec<usize> = (0..t.len()).filter(|&i| t[i].1).collect();
+                            (!live.is_empty()).then(|| live[rng.usize(0..live.len())])
+                        }
+                    };
+                    if let Some(i) = pick {
+                        let (pid, is_writer) = t.swap_remove(i);
+                        // SAFETY: kill(2) on a child not yet reaped (see above).
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                        if is_writer {
+                            writers += 1;
+                        } else {
+                            maintainers += 1;
+                        }
+                    }
+                }
+                (writers, maintainers)
+            })
+        };
+
+        while Instant::now() < deadline {
+            let now = Instant::now();
+            {
+                let mut t = targets.lock().unwrap();
+                // Writers: a killed one is started again under a new number; one that
+                // ends by itself before the end is a failure.
+                let mut respawn = 0;
+                for w in &mut soak.writers {
+                    if w.killed {
+                        continue;
+                    }
+                    if let Ok(Some(status)) = w.child.try_wait() {
+                        w.killed = true;
+                        t.retain(|(p, _)| *p != w.child.id());
+                        respawn += 1;
+                        if std::os::unix::process::ExitStatusExt::signal(&status)
+                            != Some(libc::SIGKILL)
+                        {
+                            soak.failures
+                                .push(format!("writer {} ({}) ended {status}", w.id, w.mode));
+                        }
+                    }
+                }
+                for _ in 0..respawn {
+                    soak.spawn_writer();
+                    let pid = soak.writers.last().map(|w| w.child.id()).unwrap_or(0);
+                    t.push((pid, true));
+                }
+                // Maintenance, one run at a time, as the CronJob would.
+                if let Some(child) = &mut maintainer
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    let pid = child.id();
+                    t.retain(|(p, _)| *p != pid);
+                    if let Some(mut child) = maintainer.take()
+                        && status.code().is_some_and(|c| c != 0)
+                    {
+                        let mut err = String::new();
+                        if let Some(mut e) = child.stderr.take() {
+                            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                        }
+                        soak.failures
+                            .push(format!("maintain exited {status}: {}", err.trim()));
+                    }
+                }
+                if maintainer.is_none() && now >= next_maintain {
+                    let child = soak
+                        .actlog()
+                        .args(["--now", &soak.now_arg(), "maintain", "--grace-days", "0"])
+                        .args(["--keep-days", &KEEP_DAYS.to_string()])
+                        .stderr(Stdio::piped())
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    t.push((child.id(), false));
+                    soak.maintain_runs += 1;
+                    maintainer = Some(child);
+                    next_maintain = now + Duration::from_millis(700);
+                }
+            }
+            // A reader, on its own thread: no record may come out of one query twice.
+            if query.as_ref().is_none_or(|q| q.is_finished()) && now >= next_query {
+                if let Some(q) = query.take() {
+                    soak.failures.extend(q.join().unwrap());
+                }
+                next_query = now + Duration::from_millis(1000);
+                let cmd = soak.query_command();
+                soak.queries += 1;
+                query = Some(std::thread::spawn(move || check_query(cmd)));
+            }
+            // Followers, one window after another.
+            match &mut follower {
+                None => {
+                    let f = soak.spawn_follower();
+                    std::thread::sleep(Duration::from_millis(300));
+                    marker_no += 1;
+                    markers
+                        .append(&marker(marker_no))
+                        .expect("append a start marker");
+                    follower = Some((f, marker_no, Instant::now()));
+                }
+                Some((_, start_marker, since)) if since.elapsed() >= window_len => {
+                    let start_marker = *start_marker;
+                    if let Some((f, _, _)) = follower.take() {
+                        match soak.close_window(f, start_marker, &markers, &mut marker_no) {
+                            Ok(w) => windows.push(w),
+                            Err(e) => soak.failures.push(e),
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop_killer.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (kw, km) = killer.join().unwrap();
+        soak.kills_writers = kw;
+        soak.kills_maintainers = km;
+        if let Some(q) = query.take() {
+            soak.failures.extend(q.join().unwrap());
+        }
+        if let Some(mut child) = maintainer.take() {
+            let _ = child.wait();
+        }
+
+        // Stop: followers first (their window ends now), then writers and maintenance.
+        if let Some((f, start_marker, _)) = follower.take() {
+            match soak.close_window(f, start_marker, &markers, &mut marker_no) {
+                Ok(w) => windows.push(w),
+                Err(e) => soak.failures.push(e),
+            }
+        }
+        std::fs::write(soak.root.path().join("stop"), b"").unwrap();
+        for w in &mut soak.writers {
+            if w.killed {
+                continue;
+            }
+            match w.child.wait() {
+                Ok(s) if s.success() => {}
+                // Killed after the loop's last look.
+                Ok(s)
+                    if std::os::unix::process::ExitStatusExt::signal(&s) == Some(libc::SIGKILL) =>
+                {
+                    w.killed = true;
+                }
+                other => soak
+                    .failures
+                    .push(format!("writer {} ({}) ended {other:?}", w.id, w.mode)),
+            }
+        }
+        markers.close().expect("close the marker writer");
+        soak.finish(seconds, &windows)
+    }
+
+    /// Appends an end marker, waits until the follower prints it (and one safety poll
+    /// more), then stops the follower.
+    fn close_window(
+        &self,
+        mut f: Follower,
+        start_marker: u64,
+        markers: &actlog::Writer,
+        marker_no: &mut u64,
+    ) -> Result<FollowWindow, String> {
+        *marker_no += 1;
+        let end_marker = *marker_no;
+        let to_ns = monotonic_ns();
+        markers
+            .append(&marker(end_marker))
+            .map_err(|e| format!("append end marker: {e}"))?;
+        let seen = |lines: &Mutex<Vec<(i64, String)>>, m: u64| {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, l)| marker_in(l) == Some(m))
+                .map(|(t, _)| *t)
+        };
+        let waited = Instant::now();
+        while seen(&f.lines, end_marker).is_none() && waited.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Lines of another day file may come after the marker's: one safety poll more.
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = f.child.kill();
+        let _ = f.child.wait();
+        let _ = f.reader.join();
+        let from_ns = seen(&f.lines, start_marker)
+            .ok_or(format!("follower never printed marker {start_marker}"))?;
+        if seen(&f.lines, end_marker).is_none() {
+            return Err(format!("follower never printed marker {end_marker}"));
+        }
+        let lines = std::mem::take(&mut *f.lines.lock().unwrap());
+        Ok(FollowWindow {
+            from_ns,
+            to_ns,
+            lines,
+        })
+    }
+
+    fn query_command(&self) -> Command {
+        let mut c = self.actlog();
+        c.args(["--now", &self.now_arg(), "query", "-o", "json"])
+            .stderr(Stdio::null());
+        c
+    }
+
+    fn finish(mut self, seconds: u64, windows: &[FollowWindow]) -> Result<String, Vec<String>> {
+        let final_ms = self.clock().ms();
+        let out = self
+            .actlog()
+            .args(["--now", &self.now_arg(), "maintain", "--grace-days", "0"])
+            .args(["--keep-days", &KEEP_DAYS.to_string()])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            self.failures.push(format!(
+                "final maintain: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let kept_from = day_of(final_ms) - chrono::Duration::days(KEEP_DAYS);
+        let days_seen = day_of(final_ms) - day_of(START_MS);
+
+        // Everything in the store.
+        let mut found: HashMap<(u64, u64), u32> = HashMap::new();
+        let outcome = actlog::query::run(
+            &self.dir,
+            &actlog::query::Query::default(),
+            &mut |line, _| {
+                if let Some(k) = key_of(line) {
+                    *found.entry(k).or_default() += 1;
+                }
+                std::ops::ControlFlow::Continue(())
+            },
+        );
+        if let Err(e) = outcome {
+            self.failures.push(format!("final query: {e}"));
+        }
+        let duplicated = found.values().filter(|&&c| c > 1).count();
+        if duplicated > 0 {
+            self.failures
+                .push(format!("{duplicated} records present more than once"));
+        }
+
+        // Against the acknowledgement logs.
+        let mut acked_total = 0u64;
+        let mut checked = 0u64;
+        let mut lost = Vec::new();
+        let mut acked_at: HashMap<(u64, u64), i64> = HashMap::new();
+        let mut by_writer: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for &(w, n) in found.keys() {
+            by_writer.entry(w).or_default().push(n);
+        }
+        for w in &self.writers {
+            let acks = read_acks(&self.ack_path(w.id));
+            acked_total += acks.len() as u64;
+            let mut first_kept = None;
+            for &(n, ts, at) in &acks {
+                acked_at.insert((w.id, n), at);
+                if day_of(ts) >= kept_from {
+                    checked += 1;
+                    first_kept = Some(first_kept.map_or(n, |f: u64| f.min(n)));
+                    if !found.contains_key(&(w.id, n)) {
+                        lost.push(format!("w{} n{n} ({})", w.id, w.mode));
+                    }
+                }
+            }
+            // The writer's records: one unbroken run, starting where retention cut.
+            let mut ns = by_writer.remove(&w.id).unwrap_or_default();
+            ns.sort_unstable();
+            if let (Some(&lo), Some(&hi)) = (ns.first(), ns.last())
+                && hi - lo + 1 != ns.len() as u64
+            {
+                self.failures.push(format!(
+                    "writer {} ({}, killed {}): records {lo}..={hi} have gaps ({} present)",
+                    w.id,
+                    w.mode,
+                    w.killed,
+                    ns.len()
+                ));
+            }
+            if let (Some(first), Some(&lo)) = (first_kept, ns.first())
+                && lo != first
+            {
+                self.failures.push(format!(
+                    "writer {}: first record kept is {lo}, expected {first}",
+                    w.id
+                ));
+            }
+        }
+        if !by_writer.is_empty() {
+            self.failures.push(format!(
+                "records from unknown writers: {:?}",
+                by_writer.keys()
+            ));
+        }
+        if !lost.is_empty() {
+            self.failures.push(format!(
+                "{} acknowledged records lost, e.g. {:?}",
+                lost.len(),
+                &lost[..lost.len().min(5)]
+            ));
+        }
+
+        // Followers.
+        let mut follow_checked = 0u64;
+        for (i, w) in windows.iter().enumerate() {
+            let mut printed: HashMap<(u64, u64), u32> = HashMap::new();
+            for (_, line) in &w.lines {
+                if let Some(k) = key_of(line.as_bytes()) {
+                    *printed.entry(k).or_default() += 1;
+                }
+            }
+            if let Some((k, _)) = printed.iter().find(|(_, c)| **c > 1) {
+                self.failures
+                    .push(format!("follower {i} printed w{} n{} twice", k.0, k.1));
+            }
+            let missed: Vec<_> = acked_at
+                .iter()
+                .filter(|(_, at)| **at > w.from_ns && **at < w.to_ns)
+                .inspect(|_| follow_checked += 1)
+                .filter(|(k, _)| !printed.contains_key(k))
+                .map(|(k, _)| *k)
+                .collect();
+            if !missed.is_empty() {
+                self.failures.push(format!(
+                    "follower {i} missed {} records acknowledged while it ran, e.g. {:?}",
+                    missed.len(),
+                    &missed[..missed.len().min(5)]
+                ));
+            }
+        }
+
+        // verify: nothing but torn lines and an unterminated last line.
+        let out = self
+            .actlog()
+            .args(["verify", "-o", "json"])
+            .output()
+            .unwrap();
+        let mut torn = 0;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            match v["problem"].as_str() {
+                Some("torn line" | "unterminated last line") => torn += 1,
+                _ => self.failures.push(format!("verify: {line}")),
+            }
+        }
+
+        let summary = format!(
+            "soak: {seconds} s, {days} fake days, records acknowledged {acked_total}, found {found}, \
+             checked {checked}, lost {lost}, duplicated {duplicated}, kills {kills} ({kw} writers, {km} \
+             maintainers), maintenance runs {mr}, queries {q}, follower windows {fw} ({fc} records), \
+             torn lines {torn}",
+            days = days_seen.num_days(),
+            found = found.len(),
+            lost = lost.len(),
+            kills = self.kills_writers + self.kills_maintainers,
+            kw = self.kills_writers,
+            km = self.kills_maintainers,
+            mr = self.maintain_runs,
+            q = self.queries,
+            fw = windows.len(),
+            fc = follow_checked,
+        );
+        if self.failures.is_empty() {
+            Ok(summary)
+        } else {
+            self.failures.push(summary);
+            Err(self.failures)
+        }
+    }
+}
+
+/// Runs one query; no record may come out of it twice.
+fn check_query(mut cmd: Command) -> Vec<String> {
+    let out = cmd.output().unwrap();
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        return vec![format!("query exited {:?}", out.status.code())];
+    }
+    let mut failures = Vec::new();
+    let mut seen = HashSet::new();
+    for line in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if let Some(key) = key_of(line)
+            && !seen.insert(key)
+        {
+            failures.push(format!("a query printed w{} n{} twice", key.0, key.1));
+        }
+    }
+    failures
+}
+
+fn marker(n: u64) -> Activity {
+    Activity::new("marker", "soak.marker")
+        .with_details(serde_json::json!({"marker": n}))
+        .unwrap()
+}
+
+fn marker_in(line: &str) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    (v["username"] == "marker").then(|| v["details"]["marker"].as_u64())?
+}
+
+/// (writer, number) of a writer's record line.
+fn key_of(line: &[u8]) -> Option<(u64, u64)> {
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let d = &v["details"];
+    Some((d["w"].as_u64()?, d["n"].as_u64()?))
+}
+
+/// (number, timestamp ms, acknowledged at) from a writer's log; a line cut by SIGKILL is
+/// not an acknowledgement.
+fn read_acks(path: &Path) -> Vec<(u64, i64, i64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .filter_map(|l| {
+            let mut p = l.split_whitespace();
+            Some((
+                p.next()?.parse().ok()?,
+                p.next()?.parse().ok()?,
+                p.next()?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
