@@ -58,6 +58,36 @@ pub enum Command {
     Stats(VerifyArgs),
     /// Write a demo log directory from several processes at once and check every line
     Demo(DemoArgs),
+    /// Serve the HTTP API (docs/openapi.yaml) for services that cannot link the library
+    Serve(ServeArgs),
+}
+
+/// `actlog serve`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Stops on SIGTERM or SIGINT: stops accepting, answers the requests in flight, ends streams, flushes, exits 0.\nExample:\n  actlog --dir /var/log/activity serve --token-file /run/secrets/actlog-token --durability fsync"
+)]
+pub struct ServeArgs {
+    /// Address and port to listen on (keep it on loopback: the API is for the pod's own app)
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "ACTLOG_LISTEN",
+        default_value = "127.0.0.1:8417"
+    )]
+    pub listen: std::net::SocketAddr,
+
+    /// Require `Authorization: Bearer <token>` on /v1 routes, the token read from FILE
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// When a POST is answered 201: flush (written to the OS), fsync (on disk), buffered (queued; written within 1 s and at shutdown)
+    #[arg(long, value_enum, default_value_t = Durability::Flush)]
+    pub durability: Durability,
+
+    /// Longest a request (other than a stream) may take before it is answered 408 (e.g. 30s)
+    #[arg(long, value_name = "INTERVAL", default_value = "30s")]
+    pub request_timeout: String,
 }
 
 /// `actlog verify` and `actlog stats`.

@@ -170,6 +170,20 @@ impl Filter {
         (self.since, self.until)
     }
 
+    /// The same filter, its window narrowed to `[since, until)` as well.
+    pub fn narrowed(
+        mut self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Filter {
+        self.since = self.since.max(since);
+        self.until = match (self.until, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+
     /// Whether the filter selects every record (no condition at all).
     pub fn is_everything(&self) -> bool {
         self.since.is_none()

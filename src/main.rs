@@ -2,7 +2,7 @@
 
 use actlog::cli::{
     AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs, MaintainArgs, OutputArgs, QueryArgs,
-    ReportFormat, TailArgs, VerifyArgs,
+    ReportFormat, ServeArgs, TailArgs, VerifyArgs,
 };
 use actlog::filter::Filter;
 use actlog::follow::{Follower, Waiter};
@@ -45,7 +45,34 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify_cmd(&cli.dir_or(DEFAULT_DIR), args),
         Command::Stats(args) => stats_cmd(&cli.dir_or(DEFAULT_DIR), args),
         Command::Demo(args) => run_demo(&cli.dir_or(demo::DEFAULT_DEMO_DIR), args),
+        Command::Serve(args) => serve_cmd(&cli.dir_or(DEFAULT_DIR), args),
     }
+}
+
+fn serve_cmd(dir: &Path, args: &ServeArgs) -> Result<ExitCode> {
+    let request_timeout = parse_interval(&args.request_timeout)
+        .map_err(|e| anyhow!("--request-timeout {:?}: {e}", args.request_timeout))?;
+    let token = args
+        .token_file
+        .as_deref()
+        .map(actlog::serve::read_token)
+        .transpose()?;
+    let store = Store::open(
+        dir,
+        Options {
+            durability: args.durability,
+            ..Options::default()
+        },
+    )?;
+    let options = actlog::serve::ServeOptions {
+        listen: args.listen,
+        token,
+        request_timeout,
+    };
+    actlog::serve::run(&store, &options, |addr| {
+        eprintln!("actlog: serving {} on http://{addr}", dir.display());
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
