@@ -57,6 +57,12 @@ fn serve_cmd(dir: &Path, args: &ServeArgs) -> Result<ExitCode> {
         .as_deref()
         .map(actlog::serve::read_token)
         .transpose()?;
+    if !args.listen.ip().is_loopback() && token.is_none() {
+        eprintln!(
+            "actlog: warning: listening on {} without --token-file: anyone who can reach it can write and read activity",
+            args.listen
+        );
+    }
     let store = Store::open(
         dir,
         Options {

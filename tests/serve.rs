@@ -437,17 +437,24 @@ fn subscribe(url: &str, query: &str) -> std::sync::mpsc::Receiver<String> {
 }
 
 #[test]
-fn a_stream_client_receives_records_appended_by_another_process_once_each() {
+fn a_stream_client_receives_records_appended_by_another_process_once_each_across_midnight() {
     let t = tempfile::tempdir().unwrap();
     let server = Server::start(t.path(), &[]);
     let events = subscribe(&server.url, "action=cli.*");
     // Another process: the command line, appending 60 records in three runs, some of
     // which do not match the stream's filter.
+    // The last run's records are stamped tomorrow: a new day file, as after midnight.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d");
     for run in 0..3 {
         let input: String = (0..30)
             .map(|n| {
                 let action = if n % 2 == 0 { "cli.append" } else { "other" };
-                format!("{{\"username\":\"cli\",\"action\":\"{action}\",\"details\":{{\"run\":{run},\"n\":{n}}}}}\n")
+                let at = if run == 2 {
+                    format!(",\"timestamp\":\"{tomorrow}T00:00:01.000Z\"")
+                } else {
+                    String::new()
+                };
+                format!("{{\"username\":\"cli\",\"action\":\"{action}\",\"details\":{{\"run\":{run},\"n\":{n}}}{at}}}\n")
             })
             .collect();
         let mut child = actlog()
@@ -766,4 +773,87 @@ fn kubernetes_manifests_parse_and_give_actlog_arguments_it_accepts() {
         }
     }
     assert_eq!(checked, 2, "the sidecar and the CronJob");
+}
+
+/// Garbage bodies and query strings: never a 5xx, never a dead server.
+#[test]
+fn no_body_or_query_string_makes_the_server_fail() {
+    let t = tempfile::tempdir().unwrap();
+    let server = Server::start(t.path(), &[]);
+    let agent = agent();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let valid = json!({"username": "a", "action": "b", "details": {"k": [1, 2.5, "x"]}, "ip_address": "::1"}).to_string();
+    let mut bodies: Vec<Vec<u8>> = vec![
+        "[".repeat(100_000).into_bytes(),
+        format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000)).into_bytes(),
+        b"{\"username\":\"a\",\"action\":\"b\",\"details\":{\"n\":1e999999}}".to_vec(),
+        b"{\"username\":\"a\xff\",\"action\":\"b\"}".to_vec(),
+        b"{\"username\":\"a\\u0000\",\"action\":\"b\\ud800\"}".to_vec(),
+        b"{\"username\":\"a\",\"action\":\"b\",\"timestamp\":\"+275760-09-13T00:00:00Z\"}".to_vec(),
+        b"{\"username\":\"a\",\"action\":\"b\",\"username\":\"c\"}".to_vec(),
+        b"\xef\xbb\xbf{\"username\":\"a\",\"action\":\"b\"}".to_vec(),
+    ];
+    for _ in 0..300 {
+        let mut b = valid.clone().into_bytes();
+        for _ in 0..rng.usize(1..6) {
+            let i = rng.usize(0..b.len());
+            match rng.u8(0..3) {
+                0 => b[i] = rng.u8(..),
+                1 => b.insert(i, rng.u8(..)),
+                _ => b.truncate(i.max(1)),
+            }
+        }
+        bodies.push(b);
+    }
+    for body in &bodies {
+        let resp = agent
+            .post(format!("{}/v1/activity", server.url))
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .unwrap();
+        assert!(
+            resp.status().as_u16() < 500,
+            "{} for {:?}",
+            resp.status(),
+            String::from_utf8_lossy(body)
+        );
+    }
+    let keys = [
+        "user", "action", "ip", "since", "until", "where", "grep", "limit", "cursor", "order", "x",
+    ];
+    // Already percent-encoded where a URI needs it: `[`, `{`, `\\`, `>`, a lone `%`.
+    let pieces = [
+        "",
+        "a",
+        "*",
+        "%5B",
+        "%7B",
+        "%5C",
+        "%00",
+        "%ff",
+        "10.0.0.0/33",
+        "7d",
+        "details.a%3E%25",
+        "(?",
+        "c1.20260101.zz",
+        "9999999999999999999",
+    ];
+    for _ in 0..400 {
+        let q: Vec<String> = (0..rng.usize(1..5))
+            .map(|_| {
+                let v: String = (0..rng.usize(1..4))
+                    .map(|_| pieces[rng.usize(0..pieces.len())])
+                    .collect();
+                format!("{}={v}", keys[rng.usize(0..keys.len())])
+            })
+            .collect();
+        let path = if rng.bool() {
+            "/v1/activity"
+        } else {
+            "/v1/stats"
+        };
+        let (status, body) = get(&agent, &format!("{}{path}?{}", server.url, q.join("&")));
+        assert!(status < 500, "{status} for {q:?}: {body}");
+    }
+    assert_eq!(get(&agent, &format!("{}/healthz", server.url)).0, 200);
 }

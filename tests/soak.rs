@@ -27,8 +27,12 @@ use std::time::{Duration, Instant};
 
 /// Virtual seconds per real second: a UTC day every five real seconds.
 const SPEED: i64 = 86_400 / 5;
-/// Days retention keeps.
-const KEEP_DAYS: i64 = 3;
+/// Days retention keeps: half the fake days the run crosses (at least 2), so retention
+/// deletes days during the second half while half the records are still there to be
+/// counted at the end (followers and queries check the others while they live).
+fn keep_days(seconds: u64) -> i64 {
+    (i64::try_from(seconds).unwrap_or(i64::MAX) * SPEED / 86_400 / 2).max(2)
+}
 /// Where the fake clock starts: just before a midnight.
 const START_MS: i64 = 1_795_996_000_000; // 2026-11-30T21:46:40Z
 
@@ -422,7 +426,7 @@ impl Soak {
                     let child = soak
                         .actlog()
                         .args(["--now", &soak.now_arg(), "maintain", "--grace-days", "0"])
-                        .args(["--keep-days", &KEEP_DAYS.to_string()])
+                        .args(["--keep-days", &keep_days(seconds).to_string()])
                         .stderr(Stdio::piped())
                         .stdout(Stdio::null())
                         .spawn()
@@ -564,7 +568,7 @@ impl Soak {
         let out = self
             .actlog()
             .args(["--now", &self.now_arg(), "maintain", "--grace-days", "0"])
-            .args(["--keep-days", &KEEP_DAYS.to_string()])
+            .args(["--keep-days", &keep_days(seconds).to_string()])
             .output()
             .unwrap();
         if !out.status.success() {
@@ -573,7 +577,7 @@ impl Soak {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let kept_from = day_of(final_ms) - chrono::Duration::days(KEEP_DAYS);
+        let kept_from = day_of(final_ms) - chrono::Duration::days(keep_days(seconds));
         let days_seen = day_of(final_ms) - day_of(START_MS);
 
         // Everything in the store.
@@ -705,7 +709,7 @@ impl Soak {
             "soak: {seconds} s, {days} fake days, records acknowledged {acked_total}, found {found}, \
              checked {checked}, lost {lost}, duplicated {duplicated}, kills {kills} ({kw} writers, {km} \
              maintainers), maintenance runs {mr}, queries {q}, follower windows {fw} ({fc} records), \
-             torn lines {torn}",
+             torn lines {torn}, days kept {kept}",
             days = days_seen.num_days(),
             found = found.len(),
             lost = lost.len(),
@@ -716,6 +720,7 @@ impl Soak {
             q = self.queries,
             fw = windows.len(),
             fc = follow_checked,
+            kept = keep_days(seconds),
         );
         if self.failures.is_empty() {
             Ok(summary)
