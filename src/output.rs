@@ -189,18 +189,8 @@ impl<W: Write> Printer<W> {
                 let ts = format_timestamp(r.timestamp);
                 if !self.header_done {
                     self.header_done = true;
-                    self.out.write_all(&csv_line(
-                        &[
-                            "id",
-                            "timestamp",
-                            "username",
-                            "action",
-                            "details",
-                            "ip_address",
-                            "user_agent",
-                        ],
-                        false,
-                    )?)?;
+                    self.out
+                        .write_all(&csv_line(&crate::record::FIELDS, false)?)?;
                 }
                 let fields = [
                     id.as_str(),

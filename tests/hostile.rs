@@ -32,13 +32,19 @@ fn maintain(dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn maintenance_and_retention_leave_symlinked_and_hard_linked_days_alone_and_go_on() {
+/// A log directory `logs` and, beside it, a file `secret.txt` an attacker wants reached.
+fn planted_scene() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("logs");
     std::fs::create_dir(&dir).unwrap();
     let secret = t.path().join("secret.txt");
     std::fs::write(&secret, "do not touch\n").unwrap();
+    (t, dir, secret)
+}
+
+#[test]
+fn maintenance_and_retention_leave_symlinked_and_hard_linked_days_alone_and_go_on() {
+    let (t, dir, secret) = planted_scene();
     // Past retention, due for compression, and a .gz: all symlinks to the secret.
     symlink(&secret, dir.join("activity-2025-01-01.json")).unwrap();
     symlink(&secret, dir.join("activity-2026-11-20.json")).unwrap();
@@ -88,11 +94,7 @@ fn maintenance_and_retention_leave_symlinked_and_hard_linked_days_alone_and_go_o
 
 #[test]
 fn a_symlink_planted_at_the_temp_name_is_removed_not_followed() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("logs");
-    std::fs::create_dir(&dir).unwrap();
-    let secret = t.path().join("secret.txt");
-    std::fs::write(&secret, "do not touch\n").unwrap();
+    let (_t, dir, secret) = planted_scene();
     write_day(&dir, "2026-11-20", 5);
     symlink(&secret, dir.join(".activity-2026-11-20.json.gz.tmp")).unwrap();
     let out = maintain(&dir);
@@ -117,10 +119,7 @@ fn a_symlink_planted_at_the_temp_name_is_removed_not_followed() {
 /// into the store, written or removed.
 #[test]
 fn a_day_file_swapped_for_a_symlink_during_maintenance_never_touches_the_target() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("logs");
-    std::fs::create_dir(&dir).unwrap();
-    let secret = t.path().join("secret.txt");
+    let (_t, dir, secret) = planted_scene();
     let secret_text = "{\"id\":\"01937c3e-0000-7000-8000-999999999999\",\"timestamp\":\"2026-11-20T10:00:00.000Z\",\"username\":\"SECRET\",\"action\":\"a\"}\n";
     std::fs::write(&secret, secret_text).unwrap();
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
