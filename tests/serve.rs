@@ -857,3 +857,32 @@ fn no_body_or_query_string_makes_the_server_fail() {
     }
     assert_eq!(get(&agent, &format!("{}/healthz", server.url)).0, 200);
 }
+
+#[test]
+fn a_request_slower_than_the_timeout_is_answered_408() {
+    let t = tempfile::tempdir().unwrap();
+    let out = actlog()
+        .arg("--dir")
+        .arg(t.path())
+        .args([
+            "demo",
+            "--days",
+            "2",
+            "--per-day",
+            "20000",
+            "--start",
+            "2026-10-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start(t.path(), &["--request-timeout", "1ms"]);
+    let (status, _) = get(&agent(), &format!("{}/v1/stats", server.url));
+    assert_eq!(status, 408);
+    // Probes are never timed out.
+    assert_eq!(get(&agent(), &format!("{}/healthz", server.url)).0, 200);
+}
