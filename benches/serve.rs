@@ -97,6 +97,8 @@ fn main() {
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let server = start(dir.path(), durability);
+        let alone = post_rate(&server.url, 1, single_requests, 1);
+        println!("| 1 client, 1 record per POST, `{durability}` | {alone:.0} |");
         let single = post_rate(&server.url, 16, single_requests, 1);
         println!("| 16 clients, 1 record per POST, `{durability}` | {single:.0} |");
         let batched = post_rate(&server.url, 16, batch_requests, 100);
