@@ -111,15 +111,30 @@ fn writers_killed_at_random_moments_leave_whole_lines_and_unbroken_prefixes() {
     eprintln!("24 kills in {:?}", started.elapsed());
     let lines = all_lines(&logs);
     let bad: Vec<_> = lines.iter().filter(|(_, r)| r.is_none()).collect();
-    // SIGKILL cannot split one write(2) to a regular file, so no line should be torn; a
-    // torn fragment would at most be one per kill and must not contain a record.
+    // SIGKILL can cut a large write(2) short (seen in CI: a buffered writer's batch), so
+    // a killed writer may leave the first part of its last record; at most one such torn
+    // line per kill. The next writer starts on a fresh line, so a torn line is the start
+    // of one killed writer's record and nothing after it: no second record glued on.
     assert!(bad.len() <= 27, "{} bad lines", bad.len());
     for (raw, _) in &bad {
         let text = String::from_utf8_lossy(raw);
+        let starts = text.matches("\"id\":").count();
         assert!(
-            !text.contains("\"id\":"),
+            starts == 0 || (starts == 1 && text.starts_with("{\"id\":")),
             "a record was glued to a fragment: {text}"
         );
+        if let Some(at) = text.find("\"w\":") {
+            let w: u64 = text[at + 4..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u64::MAX);
+            // Every writer was killed in the end: the steady ones (0-2) too.
+            assert!(
+                killed.contains(&w) || w < 3,
+                "a torn line from writer {w}, which was not killed: {text}"
+            );
+        }
     }
     let mut by_writer: HashMap<u64, Vec<u64>> = HashMap::new();
     for (w, seq) in seqs(&lines) {
