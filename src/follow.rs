@@ -7,6 +7,7 @@
 //! (or a failed watcher) polls only.
 
 use crate::error::{Error, Result};
+use crate::gzmeta;
 use crate::layout::{FileKind, file_name, list_days};
 use crate::scan::{Damage, Loc, MAX_LINE, Sink};
 use chrono::NaiveDate;
@@ -46,6 +47,11 @@ pub struct Follower {
     dir: PathBuf,
     days: BTreeMap<NaiveDate, Tracked>,
     newest: Option<NaiveDate>,
+    /// Per day, the bytes of its `.gz` already accounted for: there when following
+    /// started, or read since. Maintenance only ever appends members to a `.gz`, so
+    /// members past this hold records this follower has not seen in a plain file, unless
+    /// they cover one it read.
+    gz_seen: HashMap<NaiveDate, u64>,
 }
 
 impl Follower {
@@ -53,10 +59,28 @@ impl Follower {
     /// line). Returns those positions, so that reading the past up to exactly them and then
     /// following prints every record once.
     pub fn start(dir: &Path) -> Result<(Follower, HashMap<NaiveDate, u64>)> {
+        // The `.gz` sizes must belong with the plain files' ends: if maintenance folded
+        // something in between, look again.
+        for _ in 0..8 {
+            let before = gz_sizes(dir)?;
+            let (f, ends) = Follower::start_at(dir, before.clone())?;
+            if gz_sizes(dir)? == before {
+                return Ok((f, ends));
+            }
+        }
+        let sizes = gz_sizes(dir)?;
+        Follower::start_at(dir, sizes)
+    }
+
+    fn start_at(
+        dir: &Path,
+        gz_seen: HashMap<NaiveDate, u64>,
+    ) -> Result<(Follower, HashMap<NaiveDate, u64>)> {
         let mut f = Follower {
             dir: dir.to_path_buf(),
             days: BTreeMap::new(),
             newest: None,
+            gz_seen,
         };
         let mut ends = HashMap::new();
         for day in f.days_to_follow()? {
@@ -109,8 +133,13 @@ impl Follower {
     pub fn read_new(&mut self, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
         for day in self.days_to_follow()? {
             if !self.days.contains_key(&day) {
-                // A file that appeared after we started: all of it is new.
-                if let Some(t) = open_tracked(&self.dir.join(file_name(day, FileKind::Plain)))? {
+                // A file that appeared after we started: all of it is new, but for what
+                // the `.gz` already holds (then read from the `.gz`, with any other
+                // records folded there since).
+                if self.catch_up_gz(day, None, sink)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                if let Some(t) = self.open_fresh(day)? {
                     self.days.insert(day, t);
                 }
             }
@@ -131,9 +160,15 @@ impl Follower {
                 if drain(t, sink)?.is_break() {
                     return Ok(ControlFlow::Break(()));
                 }
-                let path = t.path.clone();
-                self.days.remove(&day);
-                if let Some(fresh) = open_tracked(&path)? {
+                // If the day was folded more than once since the last look, records
+                // went into plain files this follower never saw: they are in the `.gz`.
+                let Some(old) = self.days.remove(&day) else {
+                    continue;
+                };
+                if self.catch_up_gz(day, Some(&old), sink)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                if let Some(fresh) = self.open_fresh(day)? {
                     self.days.insert(day, fresh);
                     if let Some(t) = self.days.get_mut(&day)
                         && drain(t, sink)?.is_break()
@@ -148,6 +183,119 @@ impl Follower {
         }
         Ok(ControlFlow::Continue(()))
     }
+}
+
+impl Follower {
+    /// Hands over the records of `day`'s `.gz` members not accounted for yet, except the
+    /// bytes of `read` (the plain file just followed to its end) that they hold.
+    fn catch_up_gz(
+        &mut self,
+        day: NaiveDate,
+        read: Option<&Tracked>,
+        sink: &mut dyn Sink,
+    ) -> Result<ControlFlow<()>> {
+        let path = self.dir.join(file_name(day, FileKind::Gzip));
+        let Ok(Some(gz)) = crate::scan::open_day_file(&path) else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        let seen = self.gz_seen.get(&day).copied().unwrap_or(0);
+        // Without an index (a `.gz` not written by maintenance) nothing tells which
+        // members are new; those records are not caught up.
+        let Some(members) = gzmeta::member_index(&gz).ok().flatten() else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        let mut end = seen;
+        for m in members.iter().filter(|m| m.offset >= seen) {
+            end = m.offset + m.len;
+            let from = match (&m.covers, read) {
+                (Some(c), Some(t)) if holds_head_of(c, t) => {
+                    if c.to <= t.offset {
+                        continue;
+                    }
+                    t.offset.saturating_sub(c.from)
+                }
+                _ => 0,
+            };
+            let content = match crate::scan::inflate_member(&gz, m) {
+                Ok(c) => c,
+                Err(e) => {
+                    sink.damage(Damage {
+                        path: path.clone(),
+                        line: None,
+                        offset: 0,
+                        kind: crate::scan::DamageKind::CorruptGzip,
+                        detail: format!("member at byte {} of the file: {e}", m.offset),
+                    });
+                    continue;
+                }
+            };
+            let rest = content.get(usize::try_from(from).unwrap_or(usize::MAX)..);
+            for line in rest.unwrap_or_default().split_inclusive(|&b| b == b'\n') {
+                let Some(line) = line.strip_suffix(b"\n") else {
+                    continue;
+                };
+                let loc = Loc {
+                    path: &path,
+                    line: None,
+                    offset: m.offset,
+                };
+                if sink.line(line, loc).is_break() {
+                    self.gz_seen.insert(day, end);
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+        }
+        self.gz_seen.insert(day, end);
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Opens `day`'s plain file to follow from its start, past any prefix the `.gz`
+    /// already holds (a maintenance run that stopped before removing it).
+    fn open_fresh(&self, day: NaiveDate) -> Result<Option<Tracked>> {
+        let Some(mut t) = open_tracked(&self.dir.join(file_name(day, FileKind::Plain)))? else {
+            return Ok(None);
+        };
+        let gz_path = self.dir.join(file_name(day, FileKind::Gzip));
+        if let Ok(Some(gz)) = crate::scan::open_day_file(&gz_path)
+            && let Ok(Some(members)) = gzmeta::member_index(&gz)
+        {
+            let covers: Vec<gzmeta::Covers> = members.iter().filter_map(|m| m.covers).collect();
+            let len = t
+                .file
+                .metadata()
+                .map_err(|e| Error::io(&t.path, "stat", e))?
+                .len();
+            let mut head = vec![0u8; usize::try_from(gzmeta::HEAD_LEN.min(len)).unwrap_or(0)];
+            t.file
+                .read_exact_at(&mut head, 0)
+                .map_err(|e| Error::io(&t.path, "read", e))?;
+            t.offset = gzmeta::covered_prefix(&covers, &head, len);
+        }
+        Ok(Some(t))
+    }
+}
+
+/// Whether `c` describes bytes of the plain file `t` (same leading bytes).
+fn holds_head_of(c: &gzmeta::Covers, t: &Tracked) -> bool {
+    let Ok(n) = usize::try_from(c.head_len) else {
+        return false;
+    };
+    let mut head = vec![0u8; n];
+    t.file.read_exact_at(&mut head, 0).is_ok() && crc32fast::hash(&head) == c.head_crc32
+}
+
+/// The size of every day's `.gz` in `dir`.
+fn gz_sizes(dir: &Path) -> Result<HashMap<NaiveDate, u64>> {
+    let mut sizes = HashMap::new();
+    for (day, files) in list_days(dir)? {
+        if files.gzip {
+            let path = dir.join(file_name(day, FileKind::Gzip));
+            if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                sizes.insert(day, meta.len());
+            }
+        }
+    }
+    Ok(sizes)
 }
 
 fn open_tracked(path: &Path) -> Result<Option<Tracked>> {

@@ -940,7 +940,7 @@ fn gzip_damage(e: &io::Error) -> DamageKind {
 const MAX_MEMBER_INFLATED: usize = 64 << 20;
 
 /// One member, inflated whole (about 1 MiB for members maintenance writes).
-fn inflate_member(file: &File, m: &gzmeta::Member) -> io::Result<Vec<u8>> {
+pub(crate) fn inflate_member(file: &File, m: &gzmeta::Member) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     inflate_member_into(file, m, &mut Vec::new(), &mut out)?;
     Ok(out)

@@ -192,3 +192,104 @@ fn follow_prints_nothing_twice_when_writes_race_its_start() {
     let expected: Vec<String> = (0..40).map(|i| format!("race.{i:02}")).collect();
     assert_eq!(seen, expected, "each record exactly once, in order");
 }
+
+/// Collects the `action` of every line a follower hands over.
+#[derive(Default)]
+struct Actions(Vec<String>);
+
+impl actlog::scan::Sink for Actions {
+    fn line(&mut self, line: &[u8], _: actlog::scan::Loc<'_>) -> std::ops::ControlFlow<()> {
+        let r = actlog::Record::parse_line(line).unwrap();
+        self.0.push(r.action);
+        std::ops::ControlFlow::Continue(())
+    }
+    fn damage(&mut self, damage: actlog::scan::Damage) {
+        panic!("unexpected damage: {damage}");
+    }
+}
+
+/// A day folded into its `.gz` twice between two looks of the follower: the records of
+/// the plain file it never saw are read from the `.gz`, each once; likewise for a day
+/// that appeared, was folded and appeared again between two looks.
+#[test]
+fn a_day_folded_twice_between_two_looks_loses_nothing() {
+    use actlog::{Activity, FixedClock, Options, Store};
+    use chrono::{TimeZone, Utc};
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let today = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+    let store = Store::open(
+        dir,
+        Options {
+            clock: std::sync::Arc::new(FixedClock::new(today)),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let w = store.writer();
+    let at = |day: u32, action: &str| {
+        let ts = Utc.with_ymd_and_hms(2026, 11, day, 8, 0, 0).unwrap();
+        w.append(&Activity::new("u", action).at(ts)).unwrap();
+    };
+    let fold = || {
+        let policy = actlog::maintain::Policy {
+            grace_days: 0,
+            ..Default::default()
+        };
+        actlog::maintain::run(dir, today.date_naive(), &policy).unwrap();
+    };
+    at(25, "today");
+    at(24, "before");
+    let (mut follower, _) = actlog::follow::Follower::start(dir).unwrap();
+    at(24, "a1");
+    fold(); // a1's file folded away
+    at(24, "b1"); // a new plain file, never looked at...
+    fold(); // ...folded away too
+    at(24, "c1");
+    let mut got = Actions::default();
+    assert!(follower.read_new(&mut got).unwrap().is_continue());
+    got.0.sort();
+    assert_eq!(got.0, ["a1", "b1", "c1"]);
+    at(24, "c2");
+    at(25, "t2");
+    let mut more = Actions::default();
+    follower.read_new(&mut more).unwrap();
+    more.0.sort();
+    assert_eq!(more.0, ["c2", "t2"]);
+}
+
+/// A day that was not there when following started appears, is folded, and appears again
+/// before the follower looks: both files' records come, once.
+#[test]
+fn a_new_day_folded_before_the_first_look_loses_nothing() {
+    use actlog::{Activity, FixedClock, Options, Store};
+    use chrono::{TimeZone, Utc};
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let today = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let store = Store::open(
+        dir,
+        Options {
+            clock: std::sync::Arc::new(FixedClock::new(today)),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let w = store.writer();
+    let at = |day: u32, action: &str| {
+        let ts = Utc.with_ymd_and_hms(2026, 11, day, 8, 0, 0).unwrap();
+        w.append(&Activity::new("u", action).at(ts)).unwrap();
+    };
+    at(24, "old");
+    let (mut follower, _) = actlog::follow::Follower::start(dir).unwrap();
+    at(25, "n1"); // a newer day than any at the start
+    let policy = actlog::maintain::Policy {
+        grace_days: 0,
+        ..Default::default()
+    };
+    actlog::maintain::run(dir, today.date_naive(), &policy).unwrap();
+    at(25, "n2");
+    let mut got = Actions::default();
+    follower.read_new(&mut got).unwrap();
+    assert_eq!(got.0, ["n1", "n2"]);
+}
