@@ -253,7 +253,7 @@ fn a_day_folded_twice_between_two_looks_loses_nothing() {
     at(24, "c2");
     at(25, "t2");
     let mut more = Actions::default();
-    follower.read_new(&mut more).unwrap();
+    assert!(follower.read_new(&mut more).unwrap().is_continue());
     more.0.sort();
     assert_eq!(more.0, ["c2", "t2"]);
 }
@@ -290,6 +290,6 @@ fn a_new_day_folded_before_the_first_look_loses_nothing() {
     actlog::maintain::run(dir, today.date_naive(), &policy).unwrap();
     at(25, "n2");
     let mut got = Actions::default();
-    follower.read_new(&mut got).unwrap();
+    assert!(follower.read_new(&mut got).unwrap().is_continue());
     assert_eq!(got.0, ["n1", "n2"]);
 }
