@@ -9,7 +9,8 @@
 //! - every acknowledged record (in a day retention keeps) is present exactly once;
 //! - the records of every writer (killed or not) are an unbroken run of its numbers;
 //! - `actlog verify` finds nothing but torn lines left by killed writers;
-//! - every follower printed each record acknowledged while it ran, and none twice;
+//! - every follower printed each record appended while it ran (begun after it printed
+//!   its start marker, acknowledged before its end markers), and none twice;
 //! - no query ever printed a record twice.
 //!
 //! `cargo test --test soak` runs it for 15 s; `cargo test --release --test soak --
@@ -139,7 +140,8 @@ fn writer_role(get: &dyn Fn(&str) -> Option<String>) {
     )
     .unwrap();
     let writer = store.writer();
-    let mut pending: Vec<(u64, i64)> = Vec::new();
+    // (number, timestamp ms, when its append began)
+    let mut pending: Vec<(u64, i64, i64)> = Vec::new();
     let mut n = 0u64;
     loop {
         if n.is_multiple_of(64) && stop.exists() {
@@ -151,6 +153,7 @@ fn writer_role(get: &dyn Fn(&str) -> Option<String>) {
         if late {
             activity = activity.at(clock.now() - chrono::Duration::hours(20));
         }
+        let began = monotonic_ns();
         let stamp = match writer.append(&activity) {
             Ok(s) => s,
             Err(e) => {
@@ -158,7 +161,7 @@ fn writer_role(get: &dyn Fn(&str) -> Option<String>) {
                 std::process::exit(3);
             }
         };
-        pending.push((n, stamp.timestamp.timestamp_millis()));
+        pending.push((n, stamp.timestamp.timestamp_millis(), began));
         // Buffered records are acknowledged by a flush; the others when append returns.
         if durability != Durability::Buffered || pending.len() >= 32 {
             if durability == Durability::Buffered
@@ -169,8 +172,8 @@ fn writer_role(get: &dyn Fn(&str) -> Option<String>) {
             }
             let at = monotonic_ns();
             let mut text = String::new();
-            for (n, ts) in pending.drain(..) {
-                text += &format!("{n} {ts} {at}\n");
+            for (n, ts, began) in pending.drain(..) {
+                text += &format!("{n} {ts} {began} {at}\n");
             }
             ack.write_all(text.as_bytes()).unwrap();
         }
@@ -183,7 +186,7 @@ fn writer_role(get: &dyn Fn(&str) -> Option<String>) {
     let at = monotonic_ns();
     let text: String = pending
         .drain(..)
-        .map(|(n, ts)| format!("{n} {ts} {at}\n"))
+        .map(|(n, ts, began)| format!("{n} {ts} {began} {at}\n"))
         .collect();
     ack.write_all(text.as_bytes()).unwrap();
 }
@@ -520,12 +523,24 @@ impl Soak {
         markers: &actlog::Writer,
         marker_no: &mut u64,
     ) -> Result<FollowWindow, String> {
-        *marker_no += 1;
-        let end_marker = *marker_no;
+        // One end marker in each day file records can go to (today, and yesterday for
+        // the late writers): a follower reads each file in order, so once it printed
+        // both, it printed every record appended to either before them.
         let to_ns = monotonic_ns();
-        markers
-            .append(&marker(end_marker))
-            .map_err(|e| format!("append end marker: {e}"))?;
+        let now = self.clock().now();
+        let yesterday_end = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map(|t| Utc.from_utc_datetime(&t) - chrono::Duration::milliseconds(1))
+            .unwrap_or(now);
+        let mut ends = Vec::new();
+        for at in [now, yesterday_end] {
+            *marker_no += 1;
+            ends.push(*marker_no);
+            markers
+                .append(&marker(*marker_no).at(at))
+                .map_err(|e| format!("append end marker: {e}"))?;
+        }
         let seen = |lines: &Mutex<Vec<(i64, String)>>, m: u64| {
             lines
                 .lock()
@@ -535,18 +550,18 @@ impl Soak {
                 .map(|(t, _)| *t)
         };
         let waited = Instant::now();
-        while seen(&f.lines, end_marker).is_none() && waited.elapsed() < Duration::from_secs(10) {
+        while ends.iter().any(|&m| seen(&f.lines, m).is_none())
+            && waited.elapsed() < Duration::from_secs(20)
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Lines of another day file may come after the marker's: one safety poll more.
-        std::thread::sleep(Duration::from_millis(1500));
         let _ = f.child.kill();
         let _ = f.child.wait();
         let _ = f.reader.join();
         let from_ns = seen(&f.lines, start_marker)
             .ok_or(format!("follower never printed marker {start_marker}"))?;
-        if seen(&f.lines, end_marker).is_none() {
-            return Err(format!("follower never printed marker {end_marker}"));
+        if let Some(m) = ends.iter().find(|&&m| seen(&f.lines, m).is_none()) {
+            return Err(format!("follower never printed end marker {m}"));
         }
         let lines = std::mem::take(&mut *f.lines.lock().unwrap());
         Ok(FollowWindow {
@@ -605,7 +620,8 @@ impl Soak {
         let mut acked_total = 0u64;
         let mut checked = 0u64;
         let mut lost = Vec::new();
-        let mut acked_at: HashMap<(u64, u64), i64> = HashMap::new();
+        // When each acknowledged record's append began, and when it was acknowledged.
+        let mut acked_at: HashMap<(u64, u64), (i64, i64)> = HashMap::new();
         let mut by_writer: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for &(w, n) in found.keys() {
             by_writer.entry(w).or_default().push(n);
@@ -614,8 +630,8 @@ impl Soak {
             let acks = read_acks(&self.ack_path(w.id));
             acked_total += acks.len() as u64;
             let mut first_kept = None;
-            for &(n, ts, at) in &acks {
-                acked_at.insert((w.id, n), at);
+            for &(n, ts, began, at) in &acks {
+                acked_at.insert((w.id, n), (began, at));
                 if day_of(ts) >= kept_from {
                     checked += 1;
                     first_kept = Some(first_kept.map_or(n, |f: u64| f.min(n)));
@@ -676,7 +692,9 @@ impl Soak {
             }
             let missed: Vec<_> = acked_at
                 .iter()
-                .filter(|(_, at)| **at > w.from_ns && **at < w.to_ns)
+                // Appended wholly while the follower was following: begun after it
+                // printed its start marker, acknowledged before the end markers.
+                .filter(|(_, (began, at))| *began > w.from_ns && *at < w.to_ns)
                 .inspect(|_| follow_checked += 1)
                 .filter(|(k, _)| !printed.contains_key(k))
                 .map(|(k, _)| *k)
@@ -767,15 +785,16 @@ fn key_of(line: &[u8]) -> Option<(u64, u64)> {
     Some((d["w"].as_u64()?, d["n"].as_u64()?))
 }
 
-/// (number, timestamp ms, acknowledged at) from a writer's log; a line cut by SIGKILL is
-/// not an acknowledgement.
-fn read_acks(path: &Path) -> Vec<(u64, i64, i64)> {
+/// (number, timestamp ms, append began, acknowledged) from a writer's log; a line cut by
+/// SIGKILL is not an acknowledgement.
+fn read_acks(path: &Path) -> Vec<(u64, i64, i64, i64)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.split_inclusive('\n')
         .filter(|l| l.ends_with('\n'))
         .filter_map(|l| {
             let mut p = l.split_whitespace();
             Some((
+                p.next()?.parse().ok()?,
                 p.next()?.parse().ok()?,
                 p.next()?.parse().ok()?,
                 p.next()?.parse().ok()?,
