@@ -300,7 +300,18 @@ fn output_choice(o: &OutputArgs) -> (Format, bool, bool) {
     )
 }
 
+/// Names a day-named entry readers skip because it is not a regular file (a symlink,
+/// say), so a missing day is never a silent surprise.
+fn warn_strangers(dir: &Path) {
+    if let Ok(strangers) = actlog::layout::list_strangers(dir) {
+        for (name, what) in strangers {
+            eprintln!("actlog: warning: skipped {name}: {what}, never followed or read");
+        }
+    }
+}
+
 fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    warn_strangers(dir);
     let filter = Filter::new(&args.filters.spec(), now)?;
     let count_by = args.count_by.as_deref().map(CountBy::new).transpose()?;
     let q = Query {
@@ -332,6 +343,7 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
 }
 
 fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    warn_strangers(dir);
     let filter = Filter::new(&args.filters.spec(), now)?;
     let poll = args
         .poll

@@ -90,6 +90,24 @@ fn maintenance_and_retention_leave_symlinked_and_hard_linked_days_alone_and_go_o
     assert!(dir.join("activity-2026-11-22.json.gz").exists());
     assert!(!dir.join("activity-2026-11-22.json").exists());
     assert!(!dir.join("activity-2025-02-01.json").exists());
+
+    // Readers do not follow a symlinked day either, even to a file of valid records.
+    let planted = t.path().join("planted.json");
+    std::fs::write(&planted, line("2026-11-18", 777)).unwrap();
+    symlink(&planted, dir.join("activity-2026-11-18.json")).unwrap();
+    for args in [
+        &["query", "-o", "json"][..],
+        &["tail", "-n", "50", "-o", "json"],
+    ] {
+        let out = actlog().arg("--dir").arg(&dir).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stdout.contains("000000000777"), "{args:?}: {stdout}");
+        assert!(
+            stderr.contains("activity-2026-11-18.json") && stderr.contains("symbolic link"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]
