@@ -208,50 +208,60 @@ impl actlog::scan::Sink for Actions {
     }
 }
 
+/// A writer into `dir` whose clock says it is noon of `today` (a day of November 2026).
+fn november_writer(dir: &Path, today: u32) -> actlog::Writer {
+    use chrono::TimeZone;
+    let now = chrono::Utc
+        .with_ymd_and_hms(2026, 11, today, 12, 0, 0)
+        .unwrap();
+    let options = actlog::Options {
+        clock: std::sync::Arc::new(actlog::FixedClock::new(now)),
+        ..actlog::Options::default()
+    };
+    actlog::Store::open(dir, options).unwrap().writer()
+}
+
+/// Appends a record with `action`, stamped 08:00 on `day` of November 2026.
+fn append_on(w: &actlog::Writer, day: u32, action: &str) {
+    use chrono::TimeZone;
+    let ts = chrono::Utc
+        .with_ymd_and_hms(2026, 11, day, 8, 0, 0)
+        .unwrap();
+    w.append(&actlog::Activity::new("u", action).at(ts))
+        .unwrap();
+}
+
+/// Maintenance as of `today` (November 2026), folding every day before it.
+fn fold(dir: &Path, today: u32) {
+    let policy = actlog::maintain::Policy {
+        grace_days: 0,
+        ..Default::default()
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, today).unwrap();
+    actlog::maintain::run(dir, day, &policy).unwrap();
+}
+
 /// A day folded into its `.gz` twice between two looks of the follower: the records of
-/// the plain file it never saw are read from the `.gz`, each once; likewise for a day
-/// that appeared, was folded and appeared again between two looks.
+/// the plain file it never saw are read from the `.gz`, each once.
 #[test]
 fn a_day_folded_twice_between_two_looks_loses_nothing() {
-    use actlog::{Activity, FixedClock, Options, Store};
-    use chrono::{TimeZone, Utc};
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    let today = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
-    let store = Store::open(
-        dir,
-        Options {
-            clock: std::sync::Arc::new(FixedClock::new(today)),
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    let w = store.writer();
-    let at = |day: u32, action: &str| {
-        let ts = Utc.with_ymd_and_hms(2026, 11, day, 8, 0, 0).unwrap();
-        w.append(&Activity::new("u", action).at(ts)).unwrap();
-    };
-    let fold = || {
-        let policy = actlog::maintain::Policy {
-            grace_days: 0,
-            ..Default::default()
-        };
-        actlog::maintain::run(dir, today.date_naive(), &policy).unwrap();
-    };
-    at(25, "today");
-    at(24, "before");
+    let w = november_writer(dir, 25);
+    append_on(&w, 25, "today");
+    append_on(&w, 24, "before");
     let (mut follower, _) = actlog::follow::Follower::start(dir).unwrap();
-    at(24, "a1");
-    fold(); // a1's file folded away
-    at(24, "b1"); // a new plain file, never looked at...
-    fold(); // ...folded away too
-    at(24, "c1");
+    append_on(&w, 24, "a1");
+    fold(dir, 25); // a1's file folded away
+    append_on(&w, 24, "b1"); // a new plain file, never looked at...
+    fold(dir, 25); // ...folded away too
+    append_on(&w, 24, "c1");
     let mut got = Actions::default();
     assert!(follower.read_new(&mut got).unwrap().is_continue());
     got.0.sort();
     assert_eq!(got.0, ["a1", "b1", "c1"]);
-    at(24, "c2");
-    at(25, "t2");
+    append_on(&w, 24, "c2");
+    append_on(&w, 25, "t2");
     let mut more = Actions::default();
     assert!(follower.read_new(&mut more).unwrap().is_continue());
     more.0.sort();
@@ -262,33 +272,14 @@ fn a_day_folded_twice_between_two_looks_loses_nothing() {
 /// before the follower looks: both files' records come, once.
 #[test]
 fn a_new_day_folded_before_the_first_look_loses_nothing() {
-    use actlog::{Activity, FixedClock, Options, Store};
-    use chrono::{TimeZone, Utc};
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    let today = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
-    let store = Store::open(
-        dir,
-        Options {
-            clock: std::sync::Arc::new(FixedClock::new(today)),
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    let w = store.writer();
-    let at = |day: u32, action: &str| {
-        let ts = Utc.with_ymd_and_hms(2026, 11, day, 8, 0, 0).unwrap();
-        w.append(&Activity::new("u", action).at(ts)).unwrap();
-    };
-    at(24, "old");
+    let w = november_writer(dir, 26);
+    append_on(&w, 24, "old");
     let (mut follower, _) = actlog::follow::Follower::start(dir).unwrap();
-    at(25, "n1"); // a newer day than any at the start
-    let policy = actlog::maintain::Policy {
-        grace_days: 0,
-        ..Default::default()
-    };
-    actlog::maintain::run(dir, today.date_naive(), &policy).unwrap();
-    at(25, "n2");
+    append_on(&w, 25, "n1"); // a newer day than any at the start
+    fold(dir, 26);
+    append_on(&w, 25, "n2");
     let mut got = Actions::default();
     assert!(follower.read_new(&mut got).unwrap().is_continue());
     assert_eq!(got.0, ["n1", "n2"]);
