@@ -125,7 +125,8 @@ fn fuzz_day() -> NaiveDate {
 /// Day files: the first byte says which of the plain and gzip files to write (bit 0: gzip,
 /// bit 1: plain; both: the next two bytes say where to split the rest). Every reading path
 /// runs on them: forwards, backwards, a time window, a limit, counts, verify and
-/// maintenance. Without damage, backwards is exactly forwards reversed.
+/// maintenance. Without damage, backwards is exactly forwards reversed, and maintenance
+/// changes no record (unless it ends an unterminated last line).
 pub fn day_files(data: &[u8], scratch: &Path) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -196,7 +197,12 @@ pub fn day_files(data: &[u8], scratch: &Path) {
     let _ = actlog::stats::stats(scratch);
     let policy = actlog::maintain::Policy::default();
     let today = day.succ_opt().and_then(|d| d.succ_opt()).unwrap_or(day);
+    // Maintenance ends an unterminated last line with a newline, as the next writer
+    // would (MAINTENANCE.md): a last line cut just before its newline then reads as a
+    // record. Only a plain file without such a line must read exactly the same after.
+    let unterminated = !plain.is_empty() && !plain.ends_with(b"\n");
     if actlog::maintain::run(scratch, today, &policy).is_ok()
+        && !unterminated
         && let (Ok((before, 0)), Ok((after, 0))) = (&forward, read(&Query::default()))
     {
         assert_eq!(before, &after, "maintenance changed what a clean day holds");
