@@ -886,3 +886,76 @@ fn a_request_slower_than_the_timeout_is_answered_408() {
     // Probes are never timed out.
     assert_eq!(get(&agent(), &format!("{}/healthz", server.url)).0, 200);
 }
+
+/// A full disk: the POST that does not fit is answered 503 with a message and `written`
+/// 0, every record answered 201 is in the files whole, and once space is freed writes
+/// work again. A read-only volume makes `/readyz` answer 503.
+#[test]
+fn a_full_disk_is_a_clear_503_that_loses_nothing_acknowledged() {
+    let Some(fs) = common::Tmpfs::mount("256k", "") else {
+        return;
+    };
+    let logs = fs.path().join("logs");
+    let server = Server::start(&logs, &[]);
+    let agent = agent();
+    let pad = "x".repeat(2000);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for n in 0..1000 {
+        let body = json!({"username": "u", "action": "a", "details": {"n": n, "pad": pad}});
+        let (status, resp) = post(&agent, &server.url, &body.to_string(), None);
+        if status == 201 {
+            acked.push(resp["records"][0]["id"].as_str().unwrap().to_owned());
+        } else {
+            refused = Some((status, resp));
+            break;
+        }
+    }
+    let (status, resp) = refused.expect("the 256 KiB volume never filled");
+    assert_eq!(status, 503, "{resp}");
+    assert_eq!(resp["written"], 0, "{resp}");
+    let message = resp["error"].as_str().unwrap();
+    assert!(
+        message.contains("activity-") && message.contains("space"),
+        "{message}"
+    );
+    // Every acknowledged record is there, and nothing else: no fragment of the refused one.
+    let lines = common::all_lines(&logs);
+    assert!(
+        lines.iter().all(|(_, r)| r.is_some()),
+        "a fragment was left"
+    );
+    let stored: Vec<String> = lines
+        .iter()
+        .map(|(_, r)| r.as_ref().unwrap().id.to_string())
+        .collect();
+    assert_eq!(stored, acked);
+    // Space freed (the day file moved away, as a backup job might): writes work again.
+    for e in std::fs::read_dir(&logs).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "json") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let (status, resp) = post(
+        &agent,
+        &server.url,
+        &json!({"username": "u", "action": "again"}).to_string(),
+        None,
+    );
+    assert_eq!(status, 201, "{resp}");
+    drop(server);
+
+    // Read-only: not ready, with the reason.
+    let Some(ro) = common::Tmpfs::mount("64k", "ro") else {
+        return;
+    };
+    let server = Server::start(ro.path(), &[]);
+    let (status, resp) = get(&agent, &format!("{}/readyz", server.url));
+    assert_eq!(status, 503, "{resp}");
+    assert_eq!(resp["status"], "not ready");
+    assert!(
+        resp["error"].as_str().unwrap().contains(".readyz.lock"),
+        "{resp}"
+    );
+}
