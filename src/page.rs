@@ -122,3 +122,60 @@ pub fn page(
     }
     Ok(page)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::FilterSpec;
+
+    fn write_day(dir: &Path, day: &str, ids: std::ops::Range<u32>) {
+        let text: String = ids
+            .map(|n| {
+                format!(
+                    "{{\"id\":\"01937c3e-0000-7000-8000-{n:012}\",\"timestamp\":\"{day}T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\"}}\n"
+                )
+            })
+            .collect();
+        std::fs::write(dir.join(format!("activity-{day}.json")), text).unwrap();
+    }
+
+    fn ids(page: &Page) -> Vec<u32> {
+        page.lines
+            .iter()
+            .map(|l| {
+                let r = crate::Record::parse_line(l).unwrap();
+                let simple = r.id.simple().to_string();
+                simple[20..].parse().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cursor_whose_day_retention_deleted_goes_on_with_the_older_days() {
+        let t = tempfile::tempdir().unwrap();
+        write_day(t.path(), "2026-11-23", 0..3);
+        write_day(t.path(), "2026-11-24", 10..14);
+        let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
+        let first = page(t.path(), &filter, false, 2, None).unwrap();
+        assert_eq!(ids(&first), [13, 12]);
+        let cursor = first.next.unwrap();
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        std::fs::remove_file(t.path().join("activity-2026-11-24.json")).unwrap();
+        let second = page(t.path(), &filter, false, 10, Some(cursor)).unwrap();
+        assert_eq!(ids(&second), [2, 1, 0]);
+        assert_eq!(second.next, None);
+    }
+
+    #[test]
+    fn cursors_from_elsewhere_are_refused() {
+        for text in [
+            "",
+            "c1",
+            "c2.20261124.01937c3e000070008000000000000010",
+            "c1.2026-11-24.x",
+            "c1.20261124.01937c3e000070008000000000000010.x",
+        ] {
+            assert_eq!(Cursor::decode(text), None, "{text}");
+        }
+    }
+}
