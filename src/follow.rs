@@ -219,13 +219,9 @@ impl Follower {
             let content = match crate::scan::inflate_member(&gz, m) {
                 Ok(c) => c,
                 Err(e) => {
-                    sink.damage(Damage {
-                        path: path.clone(),
-                        line: None,
-                        offset: 0,
-                        kind: crate::scan::DamageKind::CorruptGzip,
-                        detail: format!("member at byte {} of the file: {e}", m.offset),
-                    });
+                    let detail = format!("member at byte {} of the file: {e}", m.offset);
+                    let kind = crate::scan::DamageKind::CorruptGzip;
+                    sink.damage(Damage::in_file(&path, 0, kind, detail));
                     continue;
                 }
             };

@@ -77,6 +77,23 @@ pub struct Damage {
 }
 
 impl Damage {
+    /// Damage found at `offset` of a file's (decompressed) content, not on a known line:
+    /// a whole file or gzip member.
+    pub(crate) fn in_file(
+        path: &Path,
+        offset: u64,
+        kind: DamageKind,
+        detail: impl Into<String>,
+    ) -> Damage {
+        Damage {
+            path: path.into(),
+            line: None,
+            offset,
+            kind,
+            detail: detail.into(),
+        }
+    }
+
     /// A line cut short.
     pub(crate) fn torn(path: &Path, line: Option<u64>, offset: u64, detail: &str) -> Damage {
         Damage {
@@ -394,13 +411,7 @@ fn read_members_backward(
             Err(e) => {
                 let kind = gzip_damage(&e);
                 let detail = format!("member at byte {} of the file: {e}", m.offset);
-                sink.damage(Damage {
-                    path: path.into(),
-                    line: None,
-                    offset: base,
-                    kind,
-                    detail,
-                });
+                sink.damage(Damage::in_file(path, base, kind, detail));
             }
         }
     }
@@ -508,25 +519,18 @@ pub fn open_read(path: &Path, sink: &mut dyn Sink) -> Result<Option<File>> {
             } else {
                 e.to_string()
             };
-            sink.damage(Damage {
-                path: path.into(),
-                line: None,
-                offset: 0,
-                kind: DamageKind::Unreadable,
-                detail,
-            });
+            sink.damage(Damage::in_file(path, 0, DamageKind::Unreadable, detail));
             return Ok(None);
         }
     };
     let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
     if !meta.is_file() {
-        sink.damage(Damage {
-            path: path.into(),
-            line: None,
-            offset: 0,
-            kind: DamageKind::Unreadable,
-            detail: "not a regular file".into(),
-        });
+        sink.damage(Damage::in_file(
+            path,
+            0,
+            DamageKind::Unreadable,
+            "not a regular file",
+        ));
         return Ok(None);
     }
     Ok(Some(file))
@@ -690,13 +694,7 @@ fn read_gz(
             if lines.has_partial() {
                 sink.damage(lines.torn(path, "cut off by the gzip damage below"));
             }
-            sink.damage(Damage {
-                path: path.into(),
-                line: None,
-                offset: lines.next_offset,
-                kind,
-                detail,
-            });
+            sink.damage(Damage::in_file(path, lines.next_offset, kind, detail));
             return Ok(ControlFlow::Continue(()));
         }
         if let Some(c) = decoder
@@ -796,13 +794,7 @@ fn feed_members(
             i + 1,
             member.offset
         );
-        sink.damage(Damage {
-            path: path.into(),
-            line: None,
-            offset: lines.next_offset,
-            kind,
-            detail,
-        });
+        sink.damage(Damage::in_file(path, lines.next_offset, kind, detail));
         return ControlFlow::Continue(());
     }
     if lines.has_partial() {
@@ -860,13 +852,7 @@ fn read_members_forked(
                                 let kind = gzip_damage(&e);
                                 let detail =
                                     format!("member at byte {} of the file: {e}", m.offset);
-                                fork.damage(Damage {
-                                    path: path.into(),
-                                    line: None,
-                                    offset: base,
-                                    kind,
-                                    detail,
-                                });
+                                fork.damage(Damage::in_file(path, base, kind, detail));
                             }
                         }
                         // A closed channel means the reader stopped.
