@@ -296,9 +296,9 @@ pub struct AppendArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch: u32,
 
-    /// Longest record line in bytes (128 B to 1 GiB); longer records are refused, never cut
+    /// Longest record line in bytes (128 B to 16 MiB, the longest line readers read); longer records are refused, never cut
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES as u64,
-          value_parser = clap::value_parser!(u64).range(128..=(1 << 30)))]
+          value_parser = clap::value_parser!(u64).range(128..=(crate::record::MAX_LINE_LIMIT as u64)))]
     pub max_line_bytes: u64,
 }
 

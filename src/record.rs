@@ -12,6 +12,9 @@ use uuid::Uuid;
 pub const MAX_NAME_CHARS: usize = 255;
 /// Longest textual `ip_address` accepted (the seed's `VARCHAR(45)`).
 pub const MAX_IP_CHARS: usize = 45;
+/// The one line limit: the longest record line (bytes, without its newline) any writer
+/// may be configured to accept, and so the longest line every reader reads.
+pub const MAX_LINE_LIMIT: usize = 16 << 20;
 /// The fields of a record, in stored order.
 pub const FIELDS: [&str; 7] = [
     "id",

@@ -13,8 +13,9 @@ use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Lines longer than this are skipped (and reported) without being held in memory.
-pub const MAX_LINE: usize = 1 << 20;
+/// Lines longer than this are skipped (and reported) without being held in memory: the
+/// writers' own ceiling, so every line a writer may accept is read.
+pub const MAX_LINE: usize = crate::record::MAX_LINE_LIMIT;
 const CHUNK: usize = 256 * 1024;
 
 /// What is wrong with a line or a file.
