@@ -74,9 +74,11 @@ pub fn list_strangers(dir: &Path) -> Result<Vec<(String, &'static str)>> {
         let Some(name) = name.to_str().filter(|n| parse_file_name(n).is_some()) else {
             continue;
         };
-        let kind = entry
-            .file_type()
-            .map_err(|e| Error::io(entry.path(), "stat", e))?;
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(entry.path(), "stat", e)),
+        };
         let what = if kind.is_file() {
             continue;
         } else if kind.is_symlink() {
@@ -96,8 +98,22 @@ pub fn list_strangers(dir: &Path) -> Result<Vec<(String, &'static str)>> {
 ///
 /// Names not matching the day pattern, names starting with `.`, and entries that are not
 /// regular files (directories, symlinks, FIFOs) are ignored: they are not ours.
+///
+/// The directory is read twice and the days of both readings kept. POSIX leaves open
+/// whether a reading sees a name added or removed while it runs, so one reading can miss
+/// a day whose `.gz` maintenance renamed into place behind it and whose plain file it
+/// then unlinked ahead of it. Only a day's first compression makes its only name change
+/// (later folds rename over an existing `.gz`), and a reading that misses a day saw that
+/// whole change happen within itself, so the second reading, started after, sees it.
 pub fn list_days(dir: &Path) -> Result<BTreeMap<NaiveDate, DayFiles>> {
     let mut days = BTreeMap::<NaiveDate, DayFiles>::new();
+    read_days(dir, &mut days)?;
+    read_days(dir, &mut days)?;
+    Ok(days)
+}
+
+/// One reading of the directory for [`list_days`], added to `days`.
+fn read_days(dir: &Path, days: &mut BTreeMap<NaiveDate, DayFiles>) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
@@ -105,13 +121,13 @@ pub fn list_days(dir: &Path) -> Result<BTreeMap<NaiveDate, DayFiles>> {
         let Some((day, kind)) = name.to_str().and_then(parse_file_name) else {
             continue;
         };
-        // `file_type` does not follow symlinks.
-        let is_file = entry
-            .file_type()
-            .map_err(|e| Error::io(entry.path(), "stat", e))?
-            .is_file();
-        if !is_file {
-            continue;
+        // `file_type` does not follow symlinks. Where the directory entry does not say,
+        // it is an `lstat`, and a name unlinked since was simply not there.
+        match entry.file_type() {
+            Ok(t) if t.is_file() => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(entry.path(), "stat", e)),
         }
         let files = days.entry(day).or_default();
         match kind {
@@ -119,5 +135,5 @@ pub fn list_days(dir: &Path) -> Result<BTreeMap<NaiveDate, DayFiles>> {
             FileKind::Gzip => files.gzip = true,
         }
     }
-    Ok(days)
+    Ok(())
 }

@@ -39,8 +39,6 @@ pub enum DamageKind {
     CorruptGzip,
     /// Bytes after the last gzip member that are not a gzip member.
     TrailingGarbage,
-    /// A file that could not be opened or read (a symlink, a permission problem).
-    Unreadable,
 }
 
 impl DamageKind {
@@ -56,7 +54,6 @@ impl DamageKind {
             DamageKind::TruncatedGzip => "truncated gzip",
             DamageKind::CorruptGzip => "corrupt gzip",
             DamageKind::TrailingGarbage => "trailing garbage",
-            DamageKind::Unreadable => "unreadable file",
         }
     }
 }
@@ -222,20 +219,16 @@ pub fn scan_day_with(
     opts: &ScanOptions,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
+    // What a directory listing said is stale by now: maintenance may have renamed a
+    // `.gz` into place and unlinked the plain file since. So both names are always
+    // opened, the plain file first: maintenance renames the `.gz` before it unlinks the
+    // plain file, so if the plain file is gone the `.gz` opened next holds its records,
+    // and if it is not, a `.gz` that appeared meanwhile says which of its bytes it holds.
+    let _ = files;
     let plain_path = dir.join(file_name(day, FileKind::Plain));
     let gz_path = dir.join(file_name(day, FileKind::Gzip));
-    // The plain file first: if maintenance folds it into the .gz and removes it after
-    // this, the .gz opened next holds its records and says so, and they are skipped.
-    let plain = if files.plain {
-        open_read(&plain_path, sink)?
-    } else {
-        None
-    };
-    let gz = if files.gzip {
-        open_read(&gz_path, sink)?
-    } else {
-        None
-    };
+    let plain = open_read(&plain_path)?;
+    let gz = open_read(&gz_path)?;
     let index = gz
         .as_ref()
         .and_then(|g| gzmeta::member_index(g).ok().flatten())
@@ -403,13 +396,14 @@ fn read_members_backward(
     let wanted = select(file, members, opts)?;
     for (m, _) in wanted.iter().rev() {
         let base = starts.get(&m.offset).copied().unwrap_or(0);
-        match inflate_member(file, m) {
+        match inflate_whole(file, m) {
             Ok(content) => {
                 if lines_backward(path, &content, base, sink).is_break() {
                     return Ok(ControlFlow::Break(()));
                 }
             }
-            Err(e) => {
+            Err(MemberError::Read(e)) => return Err(Error::io(path, "read", e)),
+            Err(MemberError::Bad(e)) => {
                 let kind = gzip_damage(&e);
                 let detail = format!("member at byte {} of the file: {e}", m.offset);
                 sink.damage(Damage::in_file(path, base, kind, detail));
@@ -508,33 +502,20 @@ pub(crate) fn open_day_file(path: &Path) -> io::Result<Option<File>> {
     }
 }
 
-/// Opens a day file for reading without following a symlink; `None` if it vanished
-/// (retention, or maintenance folded it) or cannot be read (reported as damage).
-pub fn open_read(path: &Path, sink: &mut dyn Sink) -> Result<Option<File>> {
+/// Opens a day file for reading without following a symlink. `None` if it is not there
+/// (retention, or maintenance folded it) or is not ours to read: a symbolic link, FIFO or
+/// directory at a day's name is never followed, and commands that list the directory
+/// name it. A file that is there but cannot be opened (permissions, I/O) is an error:
+/// skipping it would answer "nothing matched" for records that exist.
+pub fn open_read(path: &Path) -> Result<Option<File>> {
     let file = match open_day_file(path) {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(None),
-        Err(e) => {
-            let detail = if e.raw_os_error() == Some(libc::ELOOP) {
-                "a symbolic link; not followed".to_owned()
-            } else {
-                e.to_string()
-            };
-            sink.damage(Damage::in_file(path, 0, DamageKind::Unreadable, detail));
-            return Ok(None);
-        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(Error::io(path, "open", e)),
     };
     let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
-    if !meta.is_file() {
-        sink.damage(Damage::in_file(
-            path,
-            0,
-            DamageKind::Unreadable,
-            "not a regular file",
-        ));
-        return Ok(None);
-    }
-    Ok(Some(file))
+    Ok(meta.is_file().then_some(file))
 }
 
 /// Bytes at the start of `plain` already held by the `.gz`.
@@ -655,7 +636,7 @@ fn read_gz(
     covers: &mut Vec<Covers>,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    let mut input = BufReader::with_capacity(CHUNK, file);
+    let mut input = BufReader::with_capacity(CHUNK, Source { file, error: None });
     let mut lines = Lines::new(0, true);
     let mut buf = vec![0u8; CHUNK];
     let mut member = 0u32;
@@ -684,6 +665,9 @@ fn read_gz(
             }
         };
         if let Some(e) = failure {
+            if let Some(e) = decoder.get_mut().get_mut().error.take() {
+                return Err(Error::io(path, "read", e));
+            }
             let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
                 DamageKind::TruncatedGzip
             } else if member > 0 && produced == 0 && decoder.header().is_none() {
@@ -731,21 +715,21 @@ fn read_gz_members(
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
     if threads <= 1 {
-        return Ok(feed_members(
+        return feed_members(
             path,
             members,
             numbered,
-            &mut |i| inflate_member(file, &members[i].0),
+            &mut |i| inflate_whole(file, &members[i].0),
             sink,
-        ));
+        );
     }
     std::thread::scope(|s| {
         let receivers: Vec<_> = (0..threads)
             .map(|t| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, MemberError>>(2);
                 s.spawn(move || {
                     for (m, _) in members.iter().skip(t).step_by(threads) {
-                        let inflated = inflate_member(file, m);
+                        let inflated = inflate_whole(file, m);
                         let failed = inflated.is_err();
                         // A closed channel means the reader stopped.
                         if tx.send(inflated).is_err() || failed {
@@ -757,12 +741,14 @@ fn read_gz_members(
             })
             .collect();
         let mut next = |i: usize| {
-            receivers[i % threads]
-                .recv()
-                .unwrap_or_else(|_| Err(io::Error::other("inflating thread stopped")))
+            receivers[i % threads].recv().unwrap_or_else(|_| {
+                Err(MemberError::Read(io::Error::other(
+                    "inflating thread stopped",
+                )))
+            })
         };
         // Returning drops the receivers, which stops the helpers.
-        Ok(feed_members(path, members, numbered, &mut next, sink))
+        feed_members(path, members, numbered, &mut next, sink)
     })
 }
 
@@ -771,20 +757,24 @@ fn feed_members(
     path: &Path,
     members: &[(gzmeta::Member, u64)],
     numbered: bool,
-    content: &mut dyn FnMut(usize) -> io::Result<Vec<u8>>,
+    content: &mut dyn FnMut(usize) -> Result<Vec<u8>, MemberError>,
     sink: &mut dyn Sink,
-) -> ControlFlow<()> {
+) -> Result<ControlFlow<()>> {
     let mut lines = Lines::new(0, numbered);
     for (i, (member, gap)) in members.iter().enumerate() {
         lines.next_offset += gap;
         let failure = match content(i) {
             Ok(content) => {
-                lines.feed(&content, &mut |piece, line, offset| {
+                let flow = lines.feed(&content, &mut |piece, line, offset| {
                     line_piece(path, sink, piece, line, offset)
-                })?;
+                });
+                if flow.is_break() {
+                    return Ok(flow);
+                }
                 continue;
             }
-            Err(e) => e,
+            Err(MemberError::Read(e)) => return Err(Error::io(path, "read", e)),
+            Err(MemberError::Bad(e)) => e,
         };
         let kind = gzip_damage(&failure);
         if lines.has_partial() {
@@ -796,12 +786,12 @@ fn feed_members(
             member.offset
         );
         sink.damage(Damage::in_file(path, lines.next_offset, kind, detail));
-        return ControlFlow::Continue(());
+        return Ok(ControlFlow::Continue(()));
     }
     if lines.has_partial() {
         sink.damage(lines.torn(path, "no newline at the end of the compressed day"));
     }
-    ControlFlow::Continue(())
+    Ok(ControlFlow::Continue(()))
 }
 
 /// Reads whole-line members on `threads` helpers, each member through its own fork of
@@ -824,17 +814,20 @@ fn read_members_forked(
         (0..threads).map(|_| Vec::new()).collect();
     for (i, f) in forks.into_iter().enumerate() {
         let Some(f) = f else {
-            return Ok(feed_members(
+            return feed_members(
                 path,
                 wanted,
                 false,
-                &mut |i| inflate_member(file, &wanted[i].0),
+                &mut |i| inflate_whole(file, &wanted[i].0),
                 sink,
-            ));
+            );
         };
         per_thread[i % threads].push((i, f));
     }
     let starts = &starts;
+    // A helper that cannot read the file stops and leaves its error here.
+    let read_error: std::sync::Mutex<Option<io::Error>> = std::sync::Mutex::new(None);
+    let read_error = &read_error;
     std::thread::scope(|s| {
         let receivers: Vec<_> = per_thread
             .into_iter()
@@ -849,7 +842,13 @@ fn read_members_forked(
                             Ok(()) => {
                                 let _ = lines_forward(path, &content, base, fork.as_mut());
                             }
-                            Err(e) => {
+                            Err(MemberError::Read(e)) => {
+                                if let Ok(mut slot) = read_error.lock() {
+                                    *slot = Some(e);
+                                }
+                                return;
+                            }
+                            Err(MemberError::Bad(e)) => {
                                 let kind = gzip_damage(&e);
                                 let detail =
                                     format!("member at byte {} of the file: {e}", m.offset);
@@ -867,10 +866,11 @@ fn read_members_forked(
             .collect();
         for i in 0..wanted.len() {
             let Ok(done) = receivers[i % threads].recv() else {
+                let e = read_error.lock().ok().and_then(|mut e| e.take());
                 return Err(Error::io(
                     path,
-                    "inflate",
-                    io::Error::other("inflating thread stopped"),
+                    "read",
+                    e.unwrap_or_else(|| io::Error::other("inflating thread stopped")),
                 ));
             };
             if sink.join(done).is_break() {
@@ -926,11 +926,45 @@ fn gzip_damage(e: &io::Error) -> DamageKind {
 /// only a forged index (a gzip bomb) comes near it.
 const MAX_MEMBER_INFLATED: usize = 64 << 20;
 
+/// Why an indexed member could not be had.
+enum MemberError {
+    /// The file could not be read: an error for the caller, since skipping would lose
+    /// records that are there.
+    Read(io::Error),
+    /// Its bytes are not a valid member (cut short, corrupt, too big): damage.
+    Bad(io::Error),
+}
+
 /// One member, inflated whole (about 1 MiB for members maintenance writes).
 pub(crate) fn inflate_member(file: &File, m: &gzmeta::Member) -> io::Result<Vec<u8>> {
+    inflate_whole(file, m).map_err(|(MemberError::Read(e) | MemberError::Bad(e))| e)
+}
+
+/// [`inflate_member`], telling a failed read from a damaged member.
+fn inflate_whole(file: &File, m: &gzmeta::Member) -> Result<Vec<u8>, MemberError> {
     let mut out = Vec::new();
     inflate_member_into(file, m, &mut Vec::new(), &mut out)?;
     Ok(out)
+}
+
+/// A day file being inflated as a stream, remembering its own read errors, so that an
+/// inflate error the file caused (EIO) is told apart from damage in its bytes.
+struct Source {
+    file: File,
+    error: Option<io::Error>,
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.error = Some(match e.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(e.kind(), e.to_string()),
+                });
+            }
+        })
+    }
 }
 
 /// [`inflate_member`] into buffers the caller reuses: a thread inflating member after
@@ -941,22 +975,29 @@ fn inflate_member_into(
     m: &gzmeta::Member,
     compressed: &mut Vec<u8>,
     out: &mut Vec<u8>,
-) -> io::Result<()> {
-    let len = usize::try_from(m.len).map_err(|_| io::Error::other("member too large"))?;
+) -> Result<(), MemberError> {
+    let len = usize::try_from(m.len)
+        .map_err(|_| MemberError::Bad(io::Error::other("member too large")))?;
     compressed.resize(len, 0);
-    file.read_exact_at(compressed, m.offset)?;
+    file.read_exact_at(compressed, m.offset)
+        .map_err(|e| match e.kind() {
+            // The file ends before the member its index names: cut short.
+            io::ErrorKind::UnexpectedEof => MemberError::Bad(e),
+            _ => MemberError::Read(e),
+        })?;
     out.clear();
     out.reserve(len.saturating_mul(8).min(MAX_MEMBER_INFLATED));
     let limit = MAX_MEMBER_INFLATED as u64 + 1;
     flate2::bufread::GzDecoder::new(&compressed[..])
         .take(limit)
-        .read_to_end(out)?;
+        .read_to_end(out)
+        .map_err(MemberError::Bad)?;
     if out.len() > MAX_MEMBER_INFLATED {
         out.clear();
-        return Err(io::Error::new(
+        return Err(MemberError::Bad(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("member inflates to over {MAX_MEMBER_INFLATED} bytes; not read"),
-        ));
+        )));
     }
     Ok(())
 }

@@ -26,7 +26,10 @@ fn content() -> Vec<u8> {
     for i in 0..30_000 {
         out.extend_from_slice(line(i).as_bytes());
         if i == 15_000 {
-            out.extend(std::iter::repeat_n(b'x', 3 << 20));
+            out.extend(std::iter::repeat_n(
+                b'x',
+                actlog::scan::MAX_LINE + (1 << 20),
+            ));
             out.push(b'\n');
         }
     }
