@@ -94,6 +94,28 @@ pub fn list_strangers(dir: &Path) -> Result<Vec<(String, &'static str)>> {
     Ok(out)
 }
 
+/// Day files with more than one hard link, with their link count. Readers read them (the
+/// records are ours) but name them, since writers and maintenance refuse such a file: a
+/// hard-link backup (`cp -al`) shares its inode, so an append or a compression there
+/// would change the backup too.
+pub fn list_hard_linked(dir: &Path) -> Result<Vec<(String, u64)>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for (day, files) in list_days(dir)? {
+        for (kind, present) in [(FileKind::Plain, files.plain), (FileKind::Gzip, files.gzip)] {
+            let name = file_name(day, kind);
+            let links = match fs::symlink_metadata(dir.join(&name)) {
+                Ok(m) if present && m.is_file() => m.nlink(),
+                _ => continue,
+            };
+            if links > 1 {
+                out.push((name, links));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every day with at least one file in `dir`, oldest first.
 ///
 /// Names not matching the day pattern, names starting with `.`, and entries that are not

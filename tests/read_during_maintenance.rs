@@ -28,10 +28,11 @@ const DAYS: [&str; 6] = [
     "2026-11-24",
     "2026-11-25",
 ];
-const PER_DAY: usize = 3000;
+const PER_DAY: usize = 2000;
 /// Late enough that maintenance compresses every day and deletes none.
 const NOW: &str = "2026-11-30T12:00:00Z";
-const ROUNDS: usize = 6;
+const ROUNDS: usize = 4;
+const MARKER: &str = "follow.marker";
 
 /// A store of plain days only, and its lines in stored order.
 fn pristine(dir: &Path) -> Vec<String> {
@@ -72,7 +73,20 @@ struct Reader {
     want: String,
 }
 
-fn readers(lines: &[String]) -> Vec<Reader> {
+/// What `actlog ARGS` prints on the store before maintenance touches it.
+fn static_output(dir: &Path, args: &[&str]) -> String {
+    let out = actlog()
+        .arg("--dir")
+        .arg(dir)
+        .args(["--now", NOW])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn readers(src: &Path, lines: &[String]) -> Vec<Reader> {
     let joined = |ls: &mut dyn Iterator<Item = &String>| {
         let mut s = String::new();
         for l in ls {
@@ -130,6 +144,10 @@ fn readers(lines: &[String]) -> Vec<Reader> {
         Reader {
             args: a(&["query", "-r", "-o", "json", "-n", "4500"]),
             want: joined(&mut lines.iter().rev().take(4500)),
+        },
+        Reader {
+            args: a(&["query", "--count-by", "username", "-o", "json"]),
+            want: static_output(src, &["query", "--count-by", "username", "-o", "json"]),
         },
     ]
 }
@@ -260,7 +278,7 @@ fn readers_racing_maintenance_return_every_record_once() {
     let src = tempfile::tempdir().unwrap();
     let lines = pristine(src.path());
     let want_ids = ids(&lines);
-    let readers = Arc::new(readers(&lines));
+    let readers = Arc::new(readers(src.path(), &lines));
     let mut failures: Vec<String> = Vec::new();
     let mut reads = 0usize;
     let started = Instant::now();
@@ -333,6 +351,29 @@ fn readers_racing_maintenance_return_every_record_once() {
                 }
             }));
         }
+        // A follower prints the whole store, then what is appended after maintenance.
+        let mut follower = actlog()
+            .arg("--dir")
+            .arg(&d)
+            .args(["--now", NOW, "tail", "-f", "-n", "100000", "-o", "json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let followed = {
+            let out = follower.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    let end = line.contains(MARKER);
+                    got.push(line);
+                    if end {
+                        break;
+                    }
+                }
+                got
+            })
+        };
         // Let the readers start listing, then compress every day under them.
         std::thread::sleep(Duration::from_millis(30 + 20 * round as u64));
         let m = Command::new(env!("CARGO_BIN_EXE_actlog"))
@@ -353,9 +394,34 @@ fn readers_racing_maintenance_return_every_record_once() {
             reads += n;
             failures.extend(errs.into_iter().map(|e| format!("round {round}: {e}")));
         }
+        // Only now that no reader runs: one record more for the follower to see.
+        let marker = actlog()
+            .arg("--dir")
+            .arg(&d)
+            .args(["append", "--user", "marker", "--action", MARKER])
+            .args(["--at", "2026-11-25T23:59:59Z"])
+            .output()
+            .unwrap();
+        assert!(marker.status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !followed.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = follower.kill();
+        let _ = follower.wait();
+        let got = followed.join().unwrap();
+        let last = got.last().cloned().unwrap_or_default();
+        if !last.contains(MARKER) || got[..got.len() - 1] != lines[..] {
+            failures.push(format!(
+                "round {round}: tail -f printed {} lines before the marker (found: {}), want {}",
+                got.len().saturating_sub(1),
+                last.contains(MARKER),
+                lines.len()
+            ));
+        }
         drop(server);
         // Maintenance did its work: every day is now gzipped only.
-        for day in DAYS {
+        for day in &DAYS[..DAYS.len() - 1] {
             assert!(d.join(format!("activity-{day}.json.gz")).exists());
             assert!(!d.join(format!("activity-{day}.json")).exists());
         }
