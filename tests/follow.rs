@@ -615,3 +615,85 @@ fn rollover_during_maintenance(extra: &[&str]) {
     assert!(missing.is_empty(), "never printed: {missing:?}");
     assert_eq!(seen, expected, "each record exactly once");
 }
+
+/// Collects actions and damage.
+#[derive(Default)]
+struct Seen {
+    actions: Vec<String>,
+    damage: Vec<String>,
+}
+
+impl actlog::scan::Sink for Seen {
+    fn line(&mut self, line: &[u8], _: actlog::scan::Loc<'_>) -> std::ops::ControlFlow<()> {
+        self.actions
+            .push(actlog::Record::parse_line(line).unwrap().action);
+        std::ops::ControlFlow::Continue(())
+    }
+    fn damage(&mut self, damage: actlog::scan::Damage) {
+        self.damage.push(damage.to_string());
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// An unreadable old day file (now that every day is followed) neither stops following
+/// nor floods it: reported once, read once it can be, nothing lost or twice. Root reads
+/// anything, so there it checks nothing (run the test binary as another user).
+#[test]
+fn an_unreadable_day_file_is_reported_once_and_read_when_it_can_be() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let w = november_writer(dir, 25);
+    append_on(&w, 19, "d19");
+    // Past the 4 KiB head, so the follower closes it while it is quiet.
+    for i in 0..80 {
+        append_on(&w, 20, &format!("d20.{i:02}.{}", "ö".repeat(20)));
+    }
+    append_on(&w, 25, "today");
+    let p19 = dir.join("activity-2026-11-19.json");
+    let p20 = dir.join("activity-2026-11-20.json");
+    chmod(&p19, 0o000);
+    if std::fs::File::open(&p19).is_ok() {
+        eprintln!("skipped: permissions do not apply (running as root)");
+        return;
+    }
+    let (mut follower, _) = actlog::follow::Follower::start(dir, november_clock(25)).unwrap();
+    let mut seen = Seen::default();
+    assert!(follower.read_new(&mut seen).unwrap().is_continue());
+    assert_eq!(
+        (seen.actions.len(), seen.damage.len()),
+        (0, 0),
+        "{:?}",
+        seen.damage
+    );
+    // Readable again: it was never shown, so all of it comes.
+    chmod(&p19, 0o640);
+    append_on(&w, 20, "late.20");
+    let mut seen = Seen::default();
+    assert!(follower.read_new(&mut seen).unwrap().is_continue());
+    seen.actions.sort();
+    assert_eq!(seen.actions, ["d19", "late.20"]);
+    // A quiet look closes it; then it is written and made unreadable: one damage line,
+    // however many looks.
+    assert_eq!(look(&mut follower), Vec::<String>::new());
+    append_on(&w, 20, "hidden.20");
+    chmod(&p20, 0o200);
+    let mut seen = Seen::default();
+    for _ in 0..3 {
+        assert!(follower.read_new(&mut seen).unwrap().is_continue());
+    }
+    assert_eq!(seen.actions, Vec::<String>::new());
+    assert_eq!(seen.damage.len(), 1, "{:?}", seen.damage);
+    assert!(
+        seen.damage[0].contains("activity-2026-11-20.json"),
+        "{:?}",
+        seen.damage
+    );
+    chmod(&p20, 0o640);
+    let mut seen = Seen::default();
+    assert!(follower.read_new(&mut seen).unwrap().is_continue());
+    assert_eq!(seen.actions, ["hidden.20"]);
+}
