@@ -697,3 +697,64 @@ fn an_unreadable_day_file_is_reported_once_and_read_when_it_can_be() {
     assert!(follower.read_new(&mut seen).unwrap().is_continue());
     assert_eq!(seen.actions, ["hidden.20"]);
 }
+
+/// `actlog serve`'s `/v1/activity/stream` uses the same follower: after a future-dated
+/// record, records stamped now still stream.
+#[test]
+fn the_stream_follows_the_clock_not_the_newest_file_name() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "future.0", "2062-12-02T00:00:00Z");
+    let mut server = actlog()
+        .arg("--dir")
+        .arg(d)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+    });
+    let url = first
+        .split_whitespace()
+        .last()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    let resp = ureq::get(format!("{url}/v1/activity/stream"))
+        .call()
+        .unwrap();
+    let (tx, events) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(resp.into_body().into_reader()).lines() {
+            let Ok(line) = line else { break };
+            if let Some(data) = line.strip_prefix("data:") {
+                let v: serde_json::Value = serde_json::from_str(data.trim_start()).unwrap();
+                let action = v["action"].as_str().unwrap().to_owned();
+                if tx.send(action).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    append_now(d, "now.1");
+    let three_days_ago = rfc3339(chrono::Utc::now() - chrono::Duration::days(3));
+    append(d, "late.0", &three_days_ago);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match events.recv_timeout(Duration::from_secs(5)) {
+            Ok(a) => got.push(a),
+            Err(_) => break,
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    got.sort();
+    assert_eq!(got, ["late.0", "now.1"]);
+}
