@@ -40,7 +40,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Append(args) => append(&cli.dir_or(DEFAULT_DIR), args),
         Command::Query(args) => query_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
-        Command::Tail(args) => tail_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
+        Command::Tail(args) => tail_cmd(&cli.dir_or(DEFAULT_DIR), args, now, cli.now.is_some()),
         Command::Maintain(args) => maintain_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Verify(args) => verify_cmd(&cli.dir_or(DEFAULT_DIR), args),
         Command::Stats(args) => stats_cmd(&cli.dir_or(DEFAULT_DIR), args),
@@ -342,9 +342,17 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
     finish(&outcome, write_error, args.filters.strict)
 }
 
-fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) -> Result<ExitCode> {
     warn_strangers(dir);
     let filter = Filter::new(&args.filters.spec(), now)?;
+    // `--now` stops the clock for following too: which days are current, and whether
+    // `--until` has passed.
+    let clock: std::sync::Arc<dyn actlog::clock::Clock> = if fixed_now {
+        std::sync::Arc::new(actlog::clock::FixedClock::new(now))
+    } else {
+        std::sync::Arc::new(actlog::clock::SystemClock)
+    };
+    let until = filter.window().1;
     let poll = args
         .poll
         .as_deref()
@@ -354,7 +362,7 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode>
     let strict = args.filters.strict;
     // Start following before reading the past, up to exactly where following begins.
     let (follower, ends) = if args.follow {
-        Follower::start(dir).map(|(f, e)| (Some(f), e))?
+        Follower::start(dir, clock.clone()).map(|(f, e)| (Some(f), e))?
     } else {
         (None, HashMap::new())
     };
@@ -402,7 +410,11 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode>
         strict,
     };
     let mut waiter = Waiter::new(dir, poll);
+    let mut matched = outcome.matched;
     loop {
+        // Once the clock is past `--until`, one last read gets every record before it
+        // that is written by now; then stop, as `query` would.
+        let last_read = until.is_some_and(|u| clock.now() >= u);
         let mut write_error = None;
         let (flow, seen) =
             follower.read_matching(&follow_query, &mut printing(&mut printer, &mut write_error))?;
@@ -422,7 +434,14 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>) -> Result<ExitCode>
                 0
             }));
         }
-        waiter.wait();
+        matched += seen.matched;
+        if last_read {
+            return Ok(ExitCode::from(if matched > 0 { 0 } else { 1 }));
+        }
+        match until {
+            Some(u) => waiter.wait_at_most((u - clock.now()).to_std().unwrap_or_default()),
+            None => waiter.wait(),
+        }
     }
 }
 

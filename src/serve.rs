@@ -492,7 +492,7 @@ async fn get_stream(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Res
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let (follower, _) = match Follower::start(&state.dir) {
+    let (follower, _) = match Follower::start(&state.dir, state.clock.clone()) {
         Ok(f) => f,
         Err(e) => {
             return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
