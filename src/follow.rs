@@ -42,8 +42,6 @@ struct Tracked {
     file: Option<File>,
     dev: u64,
     ino: u64,
-    /// Whether the last attempt to reopen it was refused (reported once as damage).
-    refused: bool,
     /// Bytes of the file consumed (up to and including the last complete line read).
     offset: u64,
     /// The start of a line whose end has not been written yet (empty once the line is
@@ -74,21 +72,13 @@ pub struct Follower {
     /// members past this hold records this follower has not seen in a plain file, unless
     /// they cover one it read.
     gz_seen: HashMap<NaiveDate, u64>,
-    /// Plain files that could not be opened (permissions), by identity: reported once,
-    /// tried again when the file or its mode changes.
-    refused: HashMap<NaiveDate, Identity>,
 }
-
-/// A file's device, inode and mode.
-type Identity = (u64, u64, u32);
 
 /// What opening a plain day file found.
 enum Opened {
     File(Tracked),
-    /// Not there (any more), or not a regular file.
+    /// Not there (any more), or not ours to read (a symlink, FIFO, directory).
     Absent,
-    /// There but not readable.
-    Refused(io::Error),
 }
 
 impl Follower {
@@ -120,7 +110,6 @@ impl Follower {
             clock,
             days: BTreeMap::new(),
             gz_seen,
-            refused: HashMap::new(),
         };
         let current = f.current_days();
         let mut ends = HashMap::new();
@@ -139,12 +128,6 @@ impl Follower {
                     f.days.insert(day, t);
                 }
                 Opened::Absent => {}
-                // Reading the past reports it; following tries again once it changes.
-                Opened::Refused(_) => {
-                    if let Some(id) = identity(&path) {
-                        f.refused.insert(day, id);
-                    }
-                }
             }
         }
         Ok((f, ends))
@@ -187,7 +170,7 @@ impl Follower {
                 if self.catch_up_gz(day, None, sink)?.is_break() {
                     return Ok(ControlFlow::Break(()));
                 }
-                if let Some(t) = self.open_or_report(day, sink)? {
+                if let Some(t) = self.open_plain(day)? {
                     self.days.insert(day, t);
                 }
             } else if files.gzip && self.gz_grew(day) {
@@ -205,7 +188,7 @@ impl Follower {
                 continue;
             };
             let before = t.seen();
-            if t.file.is_none() && !wake(t, sink)? {
+            if t.file.is_none() && !wake(t)? {
                 continue;
             }
             if drain(t, sink)?.is_break() {
@@ -226,7 +209,7 @@ impl Follower {
                 if self.catch_up_gz(day, Some(&old), sink)?.is_break() {
                     return Ok(ControlFlow::Break(()));
                 }
-                if let Some(fresh) = self.open_or_report(day, sink)? {
+                if let Some(fresh) = self.open_plain(day)? {
                     self.days.insert(day, fresh);
                     if let Some(t) = self.days.get_mut(&day)
                         && drain(t, sink)?.is_break()
@@ -244,26 +227,11 @@ impl Follower {
         Ok(ControlFlow::Continue(()))
     }
 
-    /// [`Follower::open_fresh`], a refusal reported as damage once per file and mode.
-    fn open_or_report(&mut self, day: NaiveDate, sink: &mut dyn Sink) -> Result<Option<Tracked>> {
-        let path = self.dir.join(file_name(day, FileKind::Plain));
-        let id = identity(&path);
-        if id.is_some() && self.refused.get(&day) == id.as_ref() {
-            return Ok(None);
-        }
+    /// [`Follower::open_fresh`]: the day's plain file if it is there.
+    fn open_plain(&mut self, day: NaiveDate) -> Result<Option<Tracked>> {
         match self.open_fresh(day)? {
-            Opened::File(t) => {
-                self.refused.remove(&day);
-                Ok(Some(t))
-            }
+            Opened::File(t) => Ok(Some(t)),
             Opened::Absent => Ok(None),
-            Opened::Refused(e) => {
-                if let Some(id) = id {
-                    self.refused.insert(day, id);
-                }
-                sink.damage(refusal(&path, &e));
-                Ok(None)
-            }
         }
     }
 
@@ -278,7 +246,7 @@ impl Follower {
 /// Reopens a closed `t` if its file changed since it was closed; `false` when nothing
 /// needs reading. A file now of another identity (or none) leaves `t` closed and
 /// returns `true`, for the caller to see it replaced.
-fn wake(t: &mut Tracked, sink: &mut dyn Sink) -> Result<bool> {
+fn wake(t: &mut Tracked) -> Result<bool> {
     let meta = match std::fs::symlink_metadata(&t.path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
@@ -293,36 +261,10 @@ fn wake(t: &mut Tracked, sink: &mut dyn Sink) -> Result<bool> {
     match open_tracked(&t.path)? {
         Opened::File(fresh) if fresh.dev == t.dev && fresh.ino == t.ino => {
             t.file = fresh.file;
-            t.refused = false;
-        }
-        // Made unreadable while followed: nothing is lost, it is read again from where
-        // it stopped once it can be.
-        Opened::Refused(e) => {
-            if !t.refused {
-                sink.damage(refusal(&t.path, &e));
-                t.refused = true;
-            }
-            return Ok(false);
         }
         _ => {}
     }
     Ok(true)
-}
-
-/// The damage of a day file that cannot be opened.
-fn refusal(path: &Path, e: &io::Error) -> Damage {
-    let detail = if e.raw_os_error() == Some(libc::ELOOP) {
-        "a symbolic link; not followed".to_owned()
-    } else {
-        e.to_string()
-    };
-    Damage::in_file(path, 0, crate::scan::DamageKind::Unreadable, detail)
-}
-
-/// `path`'s identity, without following a symlink; `None` if it cannot be seen.
-fn identity(path: &Path) -> Option<Identity> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    Some((m.dev(), m.ino(), m.mode()))
 }
 
 /// Closes `t`'s file if its head is complete, keeping the head; a shorter file stays open
@@ -469,7 +411,11 @@ fn open_tracked(path: &Path) -> Result<Opened> {
     let file = match crate::scan::open_day_file(path) {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(Opened::Absent),
-        Err(e) => return Ok(Opened::Refused(e)),
+        // Never followed; commands that list the directory name it.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Opened::Absent),
+        // Like every reader: a day file that is there but cannot be read is an error,
+        // since following on without it would silently miss its records.
+        Err(e) => return Err(Error::io(path, "open", e)),
     };
     let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
     if !meta.is_file() {
@@ -484,7 +430,6 @@ fn open_tracked(path: &Path) -> Result<Opened> {
         partial: Vec::new(),
         consumed: 0,
         head: Vec::new(),
-        refused: false,
     }))
 }
 

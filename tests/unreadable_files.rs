@@ -65,6 +65,17 @@ fn a_day_file_nobody_may_read_fails_the_read_naming_the_file() {
         &["query", "-o", "json"],
         &["query", "-r", "-o", "json"],
         &["tail", "-n", "5"],
+        &["tail", "-f", "-n", "5", "--until", "2030-01-01"],
+        &[
+            "tail",
+            "-f",
+            "-n",
+            "1",
+            "--since",
+            "2026-11-23",
+            "--until",
+            "2026-11-24",
+        ],
         &["query", "--count-by", "action"],
         &["stats"],
     ] {
