@@ -223,3 +223,166 @@ fn fsync_and_buffered_durability_from_the_command_line() {
     }
     assert_eq!(actions(dir.path()).len(), 1500);
 }
+
+/// A line the writer refuses for its encoded length (70 KB: within the input allowance,
+/// over the 64 KiB record limit).
+fn over_the_line_limit(i: usize) -> String {
+    format!(
+        "{{\"username\":\"u\",\"action\":\"n.{i}\",\"timestamp\":\"2026-11-24T10:00:00Z\",\"user_agent\":\"{}\"}}",
+        "é".repeat(35_000)
+    )
+}
+
+/// Runs `input` (lines, without newlines) and checks the account: exit 2, the records
+/// before `bad_line` (1-based) written and said so, rerun from `bad_line` advised.
+fn stops_exactly_at(input: &[String], bad_line: usize, extra: &[&str], needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_stdin(dir.path(), &(input.join("\n") + "\n"), extra);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+    let before = bad_line - 1;
+    assert!(
+        err.contains(&format!("line {bad_line}:")) && err.contains(needle),
+        "{extra:?}: {err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{before} record(s) written, from the input lines before line {bad_line}; rerun from line {bad_line}"
+        )),
+        "{extra:?}: {err}"
+    );
+    let expected: Vec<String> = (0..before).map(|i| format!("n.{i}")).collect();
+    assert_eq!(actions(dir.path()), expected, "{extra:?}");
+}
+
+#[test]
+fn a_record_over_the_line_limit_stops_the_run_after_writing_every_line_before_it() {
+    let mut lines: Vec<String> = numbered(0..1499).lines().map(String::from).collect();
+    lines.push(over_the_line_limit(1499));
+    lines.extend(numbered(1500..1600).lines().map(String::from));
+    for mode in ["flush", "fsync", "buffered"] {
+        let args = ["--batch", "1000", "--durability", mode];
+        stops_exactly_at(&lines, 1500, &args, "line limit");
+    }
+    // Line 2 of 3, and two refused lines in one batch: the first is the one reported.
+    let three = vec![
+        numbered(0..1).trim_end().to_owned(),
+        over_the_line_limit(1),
+        numbered(2..3).trim_end().to_owned(),
+    ];
+    stops_exactly_at(&three, 2, &[], "line limit");
+    let mut two_bad: Vec<String> = numbered(0..5).lines().map(String::from).collect();
+    two_bad[3] = over_the_line_limit(3);
+    two_bad[4] = over_the_line_limit(4);
+    stops_exactly_at(&two_bad, 4, &["--batch", "10"], "line limit");
+}
+
+#[test]
+fn every_way_a_run_stops_writes_exactly_the_lines_before_it() {
+    let base = || -> Vec<String> { numbered(0..7).lines().map(String::from).collect() };
+    let future = r#"{"username":"u","action":"n.4","timestamp":"2999-01-01T00:00:00Z"}"#;
+    let cases: Vec<(usize, String, &str)> = vec![
+        (
+            5,
+            r#"{"username":"u","action":"n.4","ip_address":"1.2.3"}"#.into(),
+            "ip_address",
+        ),
+        (
+            5,
+            r#"{"username":"u","action":"n.4","#.into(),
+            "not valid JSON",
+        ),
+        (5, future.into(), "`timestamp`"),
+        (
+            5,
+            format!(
+                "{{\"username\":\"{}\",\"action\":\"n.4\"}}",
+                "ü".repeat(256)
+            ),
+            "username",
+        ),
+        (5, over_the_line_limit(4), "line limit"),
+    ];
+    for (bad, text, needle) in cases {
+        let mut lines = base();
+        lines[bad - 1] = text;
+        for batch in ["1", "3", "1000"] {
+            stops_exactly_at(&lines, bad, &["--batch", batch], needle);
+        }
+    }
+    // Bad UTF-8 and a line far over the input allowance are checked before parsing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = numbered(0..2).into_bytes();
+    input.extend_from_slice(b"{\"username\":\"\xff\",\"action\":\"x\"}\n");
+    input.extend_from_slice(numbered(3..4).as_bytes());
+    let mut child = actlog()
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["append", "-", "--batch", "1000"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(&input);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3:") && err.contains("UTF-8"), "{err}");
+    assert!(err.contains("2 record(s) written"), "{err}");
+    assert_eq!(actions(dir.path()), ["n.0", "n.1"]);
+}
+
+#[test]
+fn a_batch_over_two_days_whose_second_day_fails_reports_the_first_unwritten_line() {
+    for mode in ["flush", "fsync", "buffered"] {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the second day's file should be: its write fails.
+        std::fs::create_dir(dir.path().join("activity-2026-11-25.json")).unwrap();
+        let input: String = (0..6)
+            .map(|i| {
+                let day = if i < 3 { 24 } else { 25 };
+                format!("{{\"username\":\"u\",\"action\":\"n.{i}\",\"timestamp\":\"2026-11-{day}T10:00:00Z\"}}\n")
+            })
+            .collect();
+        let out = run_stdin(dir.path(), &input, &["--durability", mode]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {err}");
+        assert!(
+            err.contains(
+                "3 record(s) written, from the input lines before line 4; rerun from line 4"
+            ),
+            "{mode}: {err}"
+        );
+        assert_eq!(actions(dir.path()), ["n.0", "n.1", "n.2"], "{mode}");
+    }
+}
+
+#[test]
+fn a_line_of_exactly_the_input_allowance_with_crlf_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // --max-line-bytes 128 allows input lines of 256 bytes, line ending not counted.
+    let head = r#"{"username":"u","action":"x","details":{"p":""#;
+    let tail = r#""}}"#;
+    let line = format!("{head}{}{tail}", " ".repeat(256 - head.len() - tail.len()));
+    assert_eq!(line.len(), 256);
+    let out = run_stdin(
+        dir.path(),
+        &format!("{line}\r\n"),
+        &["--max-line-bytes", "4096"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_stdin(
+        dir.path(),
+        &format!("{line}\r\n"),
+        &["--max-line-bytes", "128"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Read whole (not cut by the allowance), then refused by the record limit.
+    assert!(
+        err.contains("line 1:") && err.contains("128-byte line limit"),
+        "{err}"
+    );
+}
