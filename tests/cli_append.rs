@@ -386,3 +386,183 @@ fn a_line_of_exactly_the_input_allowance_with_crlf_is_read() {
         "{err}"
     );
 }
+
+fn append_one(dir: &std::path::Path, args: &[&str]) -> Output {
+    actlog()
+        .arg("--dir")
+        .arg(dir)
+        .args(["append", "--user", "ü", "--action", "a"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn query(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = actlog()
+        .arg("--dir")
+        .arg(dir)
+        .arg("query")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_ipv4_mapped_address_is_stored_as_ipv4_and_found_by_ipv4_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = append_one(dir.path(), &["--ip", "::ffff:203.0.113.7"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""ip_address":"203.0.113.7""#));
+    let out = append_one(dir.path(), &["--ip", "2001:DB8:0:0:0:0:0:1"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""ip_address":"2001:db8::1""#));
+    let out = run_stdin(
+        dir.path(),
+        "{\"username\":\"ü\",\"action\":\"b\",\"ip_address\":\"::FFFF:CB00:7107\"}\n",
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: String = all_lines(dir.path())
+        .into_iter()
+        .map(|(l, _)| String::from_utf8(l).unwrap())
+        .collect();
+    assert_eq!(
+        stored.matches(r#""ip_address":"203.0.113.7""#).count(),
+        2,
+        "{stored}"
+    );
+    assert!(!stored.to_ascii_lowercase().contains("ffff"), "{stored}");
+    assert_eq!(
+        query(dir.path(), &["--ip", "203.0.113.0/24", "-c"]).trim(),
+        "2"
+    );
+}
+
+#[test]
+fn numbers_in_details_come_back_as_written_through_both_forms_of_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let details = r#"{"big":12345678901234567890123,"b2":100000000000000000001,"e":1e2,"E":1E-2,"d":1.50,"z":-0,"long":0.123456789012345678901234567890,"s":"1e2 é"}"#;
+    let out = append_one(
+        dir.path(),
+        &["--details", details, "--at", "2026-11-24T10:00:00Z"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_stdin(
+        dir.path(),
+        &format!(
+            "{{\"username\":\"ü\",\"action\":\"b\",\"timestamp\":\"2026-11-24T10:00:01Z\",\"details\": {details} }}\n"
+        ),
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = query(dir.path(), &["-o", "json"]);
+    assert_eq!(
+        printed.matches(&format!(r#""details":{details}"#)).count(),
+        2,
+        "{printed}"
+    );
+    // --where still compares numerically, and exactly.
+    for (cond, n) in [
+        ("details.b2>100000000000000000000", "2"),
+        ("details.b2=100000000000000000001", "2"),
+        ("details.big>1.2345678901234567890122e22", "2"),
+        ("details.e=100", "2"),
+        ("details.d=1.5", "2"),
+        ("details.z=0", "2"),
+        ("details.long<0.1234567890123456789012345679", "2"),
+    ] {
+        assert_eq!(
+            query(dir.path(), &["--where", cond, "-c"]).trim(),
+            n,
+            "{cond}"
+        );
+    }
+    assert_eq!(
+        query(
+            dir.path(),
+            &["--where", "details.b2>100000000000000000001", "-c"]
+        )
+        .trim(),
+        "0"
+    );
+}
+
+#[test]
+fn a_record_far_in_the_future_is_refused_naming_timestamp_and_the_skew_is_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = append_one(dir.path(), &["--at", "2999-01-01T00:00:00Z"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`timestamp`") && err.contains("2999-01-01T00:00:00.000Z"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let out = append_one(
+        dir.path(),
+        &["--at", &in_an_hour, "--max-future-skew", "30m"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("30m"));
+    let out = append_one(
+        dir.path(),
+        &["--at", &in_an_hour, "--max-future-skew", "2h"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = append_one(
+        dir.path(),
+        &[
+            "--at",
+            "2999-01-01T00:00:00Z",
+            "--max-future-skew",
+            "400000d",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = append_one(dir.path(), &["--max-future-skew", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-future-skew"));
+    assert_eq!(all_lines(dir.path()).len(), 2);
+}
+
+#[test]
+fn a_record_of_one_and_a_half_megabytes_is_written_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // Through standard input: one argument cannot be this long.
+    let ua = "ж".repeat(750_000);
+    let line = format!("{{\"username\":\"u\",\"action\":\"b\",\"user_agent\":\"{ua}\"}}\n");
+    let out = run_stdin(dir.path(), &line, &["--max-line-bytes", "2000000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(query(dir.path(), &["-c"]).trim(), "1");
+    assert!(query(dir.path(), &["-o", "json"]).contains(&ua));
+}
