@@ -566,3 +566,40 @@ fn a_record_of_one_and_a_half_megabytes_is_written_and_read_back() {
     assert_eq!(query(dir.path(), &["-c"]).trim(), "1");
     assert!(query(dir.path(), &["-o", "json"]).contains(&ua));
 }
+
+/// Yields `data`, then fails every read.
+struct FailingInput {
+    data: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for FailingInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match std::io::Read::read(&mut self.data, buf)? {
+            0 => Err(std::io::Error::other("device gone")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn a_read_error_mid_batch_writes_the_lines_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = actlog::Store::open(dir.path(), actlog::Options::default()).unwrap();
+    let w = store.writer();
+    // Five whole lines and half of the sixth, then the read fails.
+    let mut data = numbered(0..5).into_bytes();
+    data.extend_from_slice(br#"{"username":"u","#);
+    let input = std::io::BufReader::with_capacity(
+        7,
+        FailingInput {
+            data: std::io::Cursor::new(data),
+        },
+    );
+    let stop = actlog::ingest::append_lines(input, &w, 1000, 1 << 17).unwrap_err();
+    assert_eq!((stop.line, stop.written), (6, 5), "{stop}");
+    assert!(stop.to_string().contains("device gone"), "{stop}");
+    assert_eq!(
+        actions(dir.path()),
+        (0..5).map(|i| format!("n.{i}")).collect::<Vec<_>>()
+    );
+}
