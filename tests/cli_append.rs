@@ -603,3 +603,84 @@ fn a_read_error_mid_batch_writes_the_lines_before_it() {
         (0..5).map(|i| format!("n.{i}")).collect::<Vec<_>>()
     );
 }
+
+/// A random JSON number spelling: sign, integer digits, fraction, exponent of any case
+/// and sign, including long runs of digits no machine number holds.
+fn random_number(rng: &mut fastrand::Rng) -> String {
+    let digits = |rng: &mut fastrand::Rng, n: usize| -> String {
+        (0..n).map(|_| char::from(b'0' + rng.u8(0..10))).collect()
+    };
+    let mut s = String::new();
+    if rng.bool() {
+        s.push('-');
+    }
+    if rng.u8(0..4) == 0 {
+        s.push('0');
+    } else {
+        s.push(char::from(b'1' + rng.u8(0..9)));
+        let n = rng.usize(0..40);
+        s += &digits(rng, n);
+    }
+    if rng.bool() {
+        s.push('.');
+        let n = rng.usize(1..40);
+        s += &digits(rng, n);
+    }
+    if rng.bool() {
+        s.push(if rng.bool() { 'e' } else { 'E' });
+        match rng.u8(0..3) {
+            0 => s.push('+'),
+            1 => s.push('-'),
+            _ => {}
+        }
+        let n = rng.usize(1..5);
+        s += &digits(rng, n);
+    }
+    s
+}
+
+#[test]
+fn random_number_spellings_survive_append_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = fastrand::Rng::with_seed(20261202);
+    let numbers: Vec<String> = (0..400).map(|_| random_number(&mut rng)).collect();
+    let input: String = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!("{{\"username\":\"u\",\"action\":\"n.{i}\",\"timestamp\":\"2026-11-24T10:00:00Z\",\"details\":{{ \"n\" : {n} , \"a\":[{n}]}}}}\n")
+        })
+        .collect();
+    let out = run_stdin(dir.path(), &input, &["--batch", "64"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in numbers.iter().take(20) {
+        let out = append_one(
+            dir.path(),
+            &[
+                "--details",
+                &format!("{{\"n\":{n},\"a\":[{n}]}}"),
+                "--at",
+                "2026-11-24T11:00:00Z",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stored = all_lines(dir.path());
+    assert_eq!(stored.len(), 420);
+    let expected = numbers.iter().chain(numbers.iter().take(20));
+    for ((line, _), n) in stored.iter().zip(expected) {
+        let line = String::from_utf8_lossy(line);
+        assert!(
+            line.contains(&format!(r#""details":{{"n":{n},"a":[{n}]}}"#)),
+            "{n}: {line}"
+        );
+    }
+}
