@@ -47,7 +47,8 @@ pub struct Options {
     pub max_line_bytes: usize,
     /// How far ahead of the writer's clock a record's `timestamp` may be; a later one is
     /// refused. Followers wait for records past the newest they saw, so one record stamped
-    /// far in the future would hide everything after it from them.
+    /// far in the future would hide everything after it from them. One day by default
+    /// ([`DEFAULT_MAX_FUTURE_SKEW`]); `Duration::MAX` turns the check off.
     pub max_future_skew: Duration,
     /// Buffered mode: bytes queued in memory before `append` blocks (back-pressure).
     pub queue_capacity_bytes: usize,
