@@ -300,6 +300,10 @@ pub struct AppendArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(128..=(crate::record::MAX_LINE_LIMIT as u64)))]
     pub max_line_bytes: u64,
+
+    /// Refuse a record whose timestamp is more than this far ahead of this machine's clock (e.g. 1d, 2h, 30m, 0)
+    #[arg(long, value_name = "SKEW", default_value = "1d", value_parser = crate::writer::parse_skew)]
+    pub max_future_skew: std::time::Duration,
 }
 
 /// `actlog demo`.

@@ -124,6 +124,15 @@ pub enum Error {
     #[error("the buffered writer's background thread has stopped; the record was not accepted")]
     Closed,
 
+    /// A store option is out of range; nothing was opened.
+    #[error("option `{option}`: {problem}")]
+    BadOption {
+        /// The option's name, as in [`crate::Options`].
+        option: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
+
     /// Records accepted by the buffered writer could not be written before it shut down.
     #[error("{count} buffered records could not be written: {source}")]
     Lost {
@@ -203,6 +212,10 @@ impl Error {
                 source: Box::new(source.duplicate()),
             },
             Error::Closed => Error::Closed,
+            Error::BadOption { option, problem } => Error::BadOption {
+                option,
+                problem: problem.clone(),
+            },
             Error::Lost { count, source } => Error::Lost {
                 count: *count,
                 source: Box::new(source.duplicate()),

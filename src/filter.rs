@@ -400,7 +400,10 @@ impl Where {
             return self.op == Op::Ne;
         };
         let numeric = match (&v, self.number) {
-            (Value::Number(n), Some(b)) => n.as_f64().map(|a| a.partial_cmp(&b)),
+            // Exactly where both are JSON numbers: f64 cannot tell 1e20 from 1e20 + 1.
+            (Value::Number(n), b) => crate::record::compare_numbers(n.as_str(), &self.value)
+                .map(Some)
+                .or_else(|| Some(n.as_f64()?.partial_cmp(&b?))),
             _ => None,
         };
         let text = value_text(&v);

@@ -44,7 +44,8 @@ pub fn append_lines(
     loop {
         buf.clear();
         line_no += 1;
-        let limit = max_input_bytes as u64 + 1;
+        // Room for the limit plus `\r\n`: the line ending does not count against it.
+        let limit = (max_input_bytes as u64).saturating_add(2);
         let n = (&mut input)
             .take(limit)
             .read_until(b'\n', &mut buf)
@@ -52,16 +53,16 @@ pub fn append_lines(
         if n == 0 {
             break;
         }
-        if buf.len() > max_input_bytes && buf.last() != Some(&b'\n') {
-            let too_long = ValidationError::new(
-                "line",
-                format!("longer than {max_input_bytes} bytes; not read further"),
-            );
-            return Err(ingest.stop(line_no, too_long.into()));
-        }
+        let ended = buf.last() == Some(&b'\n');
         let mut line = buf.as_slice();
         line = line.strip_suffix(b"\n").unwrap_or(line);
         line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > max_input_bytes {
+            let how = if ended { "" } else { "; not read further" };
+            let too_long =
+                ValidationError::new("line", format!("longer than {max_input_bytes} bytes{how}"));
+            return Err(ingest.stop(line_no, too_long.into()));
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -89,40 +90,65 @@ struct Ingest<'w> {
 }
 
 impl Ingest<'_> {
-    /// Writes the pending batch.
+    /// Writes the pending batch. When the writer refuses one of its records, the records
+    /// before it are written first, so the error's line is the first one not stored.
     fn write(&mut self) -> Result<(), IngestError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let result = self.writer.append_batch(&self.pending);
-        let outcome = match result {
-            Ok(_) => {
-                self.written += self.pending.len();
-                Ok(())
-            }
-            Err(error) => {
-                let stored = error.written();
-                self.written += stored;
-                let index = match &error {
-                    Error::InvalidAt { index, .. } => *index,
-                    _ => stored,
-                };
-                let line = self.lines.get(index).copied().unwrap_or(0);
-                let error = match error {
-                    Error::InvalidAt { source, .. } => *source,
-                    Error::Partial { source, .. } => *source,
-                    other => other,
-                };
-                Err(IngestError {
-                    line,
-                    written: self.written,
-                    error,
-                })
-            }
-        };
+        let result = self.write_prefix(self.pending.len());
         self.pending.clear();
         self.lines.clear();
-        outcome
+        result
+    }
+
+    /// Writes the first `count` pending records, then any refusal among them.
+    fn write_prefix(&mut self, count: usize) -> Result<(), IngestError> {
+        let mut count = count.min(self.pending.len());
+        // The refusal to report once the records before it are stored.
+        let mut refused: Option<(usize, Error)> = None;
+        loop {
+            if count == 0 {
+                break;
+            }
+            match self.append(&self.pending[..count]) {
+                Ok(()) => {
+                    self.written += count;
+                    break;
+                }
+                Err(Error::InvalidAt { index, source }) if index < count => {
+                    // Nothing of this attempt was written: retry with the records before
+                    // the refused one. The earliest refusal is the one to report.
+                    refused = Some((index, *source));
+                    count = index;
+                }
+                Err(error) => {
+                    let stored = error.written().min(count);
+                    self.written += stored;
+                    let error = match error {
+                        Error::Partial { source, .. } => *source,
+                        other => other,
+                    };
+                    return Err(self.at(stored, error));
+                }
+            }
+        }
+        match refused {
+            Some((index, error)) => Err(self.at(index, error)),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends `batch` so that, whatever the durability, it is written (or has failed)
+    /// when this returns: only then is the count of records written exact.
+    fn append(&self, batch: &[Activity]) -> Result<(), Error> {
+        self.writer.append_batch_now(batch)
+    }
+
+    /// The error for pending record `index`.
+    fn at(&self, index: usize, error: Error) -> IngestError {
+        IngestError {
+            line: self.lines.get(index).copied().unwrap_or(0),
+            written: self.written,
+            error,
+        }
     }
 
     /// Writes the valid records before `line`, then reports `error` at `line`.

@@ -85,6 +85,7 @@ fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
     let options = Options {
         durability: args.durability,
         max_line_bytes: usize::try_from(args.max_line_bytes)?,
+        max_future_skew: args.max_future_skew,
         ..Options::default()
     };
     let store = Store::open(dir, options)?;
@@ -120,7 +121,7 @@ fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
     let mut activity = Activity::new(user.as_str(), action.as_str());
     if let Some(details) = &args.details {
         let value: serde_json::Value =
-            serde_json::from_str(details).context("--details is not valid JSON")?;
+            actlog::record::parse_json(details).context("--details is not valid JSON")?;
         activity = activity.with_details(value).context("--details")?;
     }
     if let Some(ip) = &args.ip {

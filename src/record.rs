@@ -66,9 +66,9 @@ impl Activity {
         Ok(self)
     }
 
-    /// Sets `ip_address`.
+    /// Sets `ip_address`, in canonical form (see [`canonical_ip`]).
     pub fn with_ip(mut self, ip: IpAddr) -> Self {
-        self.ip_address = Some(ip);
+        self.ip_address = Some(canonical_ip(ip));
         self
     }
 
@@ -122,7 +122,8 @@ impl Activity {
                 username: &self.username,
                 action: &self.action,
                 details: self.details.as_ref(),
-                ip_address: self.ip_address.as_ref(),
+                // The field is public, so a caller may have set a non-canonical address.
+                ip_address: self.ip_address.map(canonical_ip),
                 user_agent: self.user_agent.as_deref(),
                 extra: &empty,
             },
@@ -139,7 +140,7 @@ impl Activity {
             username: self.username,
             action: self.action,
             details: self.details,
-            ip_address: self.ip_address,
+            ip_address: self.ip_address.map(canonical_ip),
             user_agent: self.user_agent,
             extra: Map::new(),
         }
@@ -177,7 +178,7 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<&'a Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    ip_address: Option<&'a IpAddr>,
+    ip_address: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<&'a str>,
     #[serde(flatten)]
@@ -202,7 +203,7 @@ impl Record {
                 username: &self.username,
                 action: &self.action,
                 details: self.details.as_ref(),
-                ip_address: self.ip_address.as_ref(),
+                ip_address: self.ip_address.map(canonical_ip),
                 user_agent: self.user_agent.as_deref(),
                 extra: &self.extra,
             },
@@ -397,13 +398,232 @@ fn parse_object(line: &[u8]) -> Result<Map<String, Value>, ValidationError> {
             format!("not valid UTF-8 (bad byte at offset {})", e.valid_up_to()),
         )
     })?;
-    match serde_json::from_str::<Value>(text) {
+    match parse_json(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(ValidationError::new(
             "line",
             format!("expected a JSON object, got {}", kind(&other)),
         )),
         Err(e) => Err(ValidationError::new("line", format!("not valid JSON: {e}"))),
+    }
+}
+
+/// Parses JSON text into a [`Value`] whose numbers keep their spelling as given (`1e2`,
+/// `1.50`, `-0`, `100000000000000000001`), so no record's value or spelling changes on
+/// the way through the writer.
+///
+/// serde_json (with `arbitrary_precision`) keeps every digit but writes an exponent as
+/// `e+`/`e-`; a value with an exponent is rebuilt from the text itself.
+pub fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
+    let value: Value = serde_json::from_str(text)?;
+    if !has_exponent(&value) {
+        return Ok(value);
+    }
+    // The text is valid JSON now, which the scanner relies on; should it still fail, the
+    // value serde_json read is the best there is.
+    let mut scan = Verbatim { text, at: 0 };
+    Ok(scan.value().unwrap_or(value))
+}
+
+/// Compares two JSON number texts exactly (`100000000000000000001 > 1e20`, `1.50 = 1.5`,
+/// `-0 = 0`); `None` unless both are JSON numbers. f64 would call the first pair equal.
+pub fn compare_numbers(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let (a, b) = (Decimal::parse(a)?, Decimal::parse(b)?);
+    let by_sign = a.sign.cmp(&b.sign);
+    if by_sign.is_ne() || a.sign == 0 {
+        return Some(by_sign);
+    }
+    let magnitude = a.point.cmp(&b.point).then_with(|| a.digits.cmp(&b.digits));
+    Some(if a.sign < 0 {
+        magnitude.reverse()
+    } else {
+        magnitude
+    })
+}
+
+/// A JSON number as `sign × 0.DIGITS × 10^point`, DIGITS without leading or trailing
+/// zeros, so that equal values have equal parts.
+struct Decimal {
+    sign: i8,
+    digits: Vec<u8>,
+    point: i128,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Decimal> {
+        let b = text.as_bytes();
+        let (neg, b) = match b.strip_prefix(b"-") {
+            Some(rest) => (true, rest),
+            None => (false, b),
+        };
+        let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if int_len == 0 || (int_len > 1 && b[0] == b'0') {
+            return None;
+        }
+        let (int, mut rest) = b.split_at(int_len);
+        let mut frac: &[u8] = &[];
+        if let Some(r) = rest.strip_prefix(b".") {
+            let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return None;
+            }
+            (frac, rest) = r.split_at(n);
+        }
+        let mut exp: i128 = 0;
+        if let Some(r) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+            let (neg_exp, r) = match r {
+                [b'-', r @ ..] => (true, r),
+                [b'+', r @ ..] => (false, r),
+                r => (false, r),
+            };
+            if r.is_empty() || !r.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let r = &r[r.iter().take_while(|&&c| c == b'0').count()..];
+            // Past 30 digits an exponent dwarfs any mantissa a line can hold.
+            let magnitude: i128 = match std::str::from_utf8(r) {
+                Ok(d) if r.len() <= 30 => d.parse().unwrap_or(0),
+                _ => 10i128.pow(30),
+            };
+            exp = if neg_exp { -magnitude } else { magnitude };
+            rest = &[];
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        let mut digits: Vec<u8> = int.iter().chain(frac).copied().collect();
+        let lead = digits.iter().take_while(|&&c| c == b'0').count();
+        digits.drain(..lead);
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+        }
+        if digits.is_empty() {
+            return Some(Decimal {
+                sign: 0,
+                digits,
+                point: 0,
+            });
+        }
+        Some(Decimal {
+            sign: if neg { -1 } else { 1 },
+            digits,
+            point: int_len as i128 - lead as i128 + exp,
+        })
+    }
+}
+
+fn has_exponent(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.as_str().contains('e'),
+        Value::Array(a) => a.iter().any(has_exponent),
+        Value::Object(m) => m.values().any(has_exponent),
+        _ => false,
+    }
+}
+
+/// A reader of JSON text already known to be valid, building values token by token.
+struct Verbatim<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Verbatim<'_> {
+    fn peek(&mut self) -> Option<u8> {
+        let b = self.text.as_bytes();
+        while let Some(&c) = b.get(self.at) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(c);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.at += 1)
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        match self.peek()? {
+            b'{' => {
+                self.at += 1;
+                let mut map = Map::new();
+                if self.eat(b'}').is_some() {
+                    return Some(Value::Object(map));
+                }
+                loop {
+                    let key = self.string()?;
+                    self.eat(b':')?;
+                    // As serde_json: a repeated key keeps its first place, its last value.
+                    map.insert(key, self.value()?);
+                    if self.eat(b',').is_none() {
+                        self.eat(b'}')?;
+                        return Some(Value::Object(map));
+                    }
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                let mut items = Vec::new();
+                if self.eat(b']').is_some() {
+                    return Some(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    if self.eat(b',').is_none() {
+                        self.eat(b']')?;
+                        return Some(Value::Array(items));
+                    }
+                }
+            }
+            b'"' => self.string().map(Value::String),
+            b't' => self.word("true", Value::Bool(true)),
+            b'f' => self.word("false", Value::Bool(false)),
+            b'n' => self.word("null", Value::Null),
+            _ => {
+                let rest = &self.text.as_bytes()[self.at..];
+                let len = rest
+                    .iter()
+                    .take_while(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .count();
+                let token = self.text.get(self.at..self.at + len)?;
+                self.at += len;
+                if len == 0 {
+                    return None;
+                }
+                // Kept exactly as written. serde_json validated the token; its own
+                // parse would rewrite `1e2` as `1e+2`.
+                Some(Value::Number(serde_json::Number::from_string_unchecked(
+                    token.to_owned(),
+                )))
+            }
+        }
+    }
+
+    fn word(&mut self, word: &str, v: Value) -> Option<Value> {
+        self.text[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+            v
+        })
+    }
+
+    fn string(&mut self) -> Option<String> {
+        self.peek()?;
+        let b = self.text.as_bytes();
+        let start = self.at;
+        if b.get(start) != Some(&b'"') {
+            return None;
+        }
+        let mut i = start + 1;
+        loop {
+            match b.get(i)? {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        self.at = i + 1;
+        serde_json::from_str(self.text.get(start..=i)?).ok()
     }
 }
 
@@ -479,7 +699,16 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, ValidationError> {
     Ok(ts)
 }
 
-/// Parses an IPv4 or IPv6 address in its usual text form.
+/// The canonical form of an address, the one actlog stores and compares: an IPv4-mapped
+/// IPv6 address (`::ffff:203.0.113.7`, how Node.js reports an IPv4 client on a
+/// dual-stack socket) becomes the IPv4 address it maps, so IPv4 filters find it. Every
+/// other address is kept; its text form is RFC 5952 (lower case, shortest).
+pub fn canonical_ip(addr: IpAddr) -> IpAddr {
+    addr.to_canonical()
+}
+
+/// Parses an IPv4 or IPv6 address in its usual text form, into canonical form
+/// ([`canonical_ip`]).
 pub fn parse_ip(s: &str) -> Result<IpAddr, ValidationError> {
     if s.chars().count() > MAX_IP_CHARS {
         return Err(ValidationError::new(
@@ -487,7 +716,7 @@ pub fn parse_ip(s: &str) -> Result<IpAddr, ValidationError> {
             format!("longer than {MAX_IP_CHARS} characters"),
         ));
     }
-    s.parse::<IpAddr>().map_err(|_| {
+    s.parse::<IpAddr>().map(canonical_ip).map_err(|_| {
         ValidationError::new(
             "ip_address",
             format!("{s:?} is not a valid IPv4 or IPv6 address"),

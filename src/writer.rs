@@ -22,6 +22,8 @@ use uuid::{ContextV7, Timestamp, Uuid};
 pub const DIR_MODE: u32 = 0o750;
 /// Default longest line, in bytes without the newline (CONTRACT section 2).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+/// Default for [`Options::max_future_skew`]: one day.
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// When `append` returns, relative to the records reaching storage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -41,7 +43,13 @@ pub struct Options {
     /// When `append` returns.
     pub durability: Durability,
     /// Longest accepted line in bytes, without its newline; longer records are refused.
+    /// At most [`crate::record::MAX_LINE_LIMIT`], the longest line readers read.
     pub max_line_bytes: usize,
+    /// How far ahead of the writer's clock a record's `timestamp` may be; a later one is
+    /// refused. Followers wait for records past the newest they saw, so one record stamped
+    /// far in the future would hide everything after it from them. One day by default
+    /// ([`DEFAULT_MAX_FUTURE_SKEW`]); `Duration::MAX` turns the check off.
+    pub max_future_skew: Duration,
     /// Buffered mode: bytes queued in memory before `append` blocks (back-pressure).
     pub queue_capacity_bytes: usize,
     /// Buffered mode: the longest a record waits in memory.
@@ -58,6 +66,7 @@ impl Default for Options {
         Options {
             durability: Durability::Flush,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
             queue_capacity_bytes: 16 << 20,
             flush_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
@@ -77,8 +86,20 @@ impl Store {
     /// Opens the log directory `dir`, creating it (mode 0750) if it does not exist.
     ///
     /// `dir` itself may be a symbolic link to a directory; the files inside never are.
+    /// Refuses [`Options::max_line_bytes`] over [`crate::record::MAX_LINE_LIMIT`]: readers
+    /// would skip such lines as damaged.
     pub fn open(dir: impl Into<PathBuf>, options: Options) -> Result<Store> {
         let dir = dir.into();
+        if options.max_line_bytes > crate::record::MAX_LINE_LIMIT {
+            return Err(Error::BadOption {
+                option: "max_line_bytes",
+                problem: format!(
+                    "{} is over {}, the longest line readers read",
+                    options.max_line_bytes,
+                    crate::record::MAX_LINE_LIMIT
+                ),
+            });
+        }
         match fs::metadata(&dir) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => {
@@ -125,6 +146,7 @@ impl Store {
         let shared = Arc::new(Shared {
             dir: self.dir.clone(),
             max_line_bytes: self.options.max_line_bytes,
+            max_future_skew: chrono::TimeDelta::from_std(self.options.max_future_skew).ok(),
             clock: Arc::clone(&self.options.clock),
             ids: Mutex::new(ContextV7::new()),
             files: Mutex::new(Vec::new()),
@@ -201,6 +223,21 @@ impl Writer {
         let mut stamps = Vec::with_capacity(batch.len());
         self.append_with(batch, |s| stamps.push(s))?;
         Ok(stamps)
+    }
+
+    /// Like [`Writer::append_batch`], but the batch is written (or has failed) when this
+    /// returns, whatever the durability: buffered mode writes what is queued, then this
+    /// batch directly. Only so can a failure say exactly which records are stored.
+    pub(crate) fn append_batch_now(&self, batch: &[Activity]) -> Result<()> {
+        let Mode::Buffered(bg) = &self.mode else {
+            return self.append_with(batch, |_| {});
+        };
+        bg.flush()?;
+        self.shared.maybe_maintain();
+        let runs = self.shared.prepare(batch, |_| {})?;
+        self.shared
+            .write_runs(&runs, false)
+            .map_err(|(written, e)| partial(written, batch.len(), e))
     }
 
     /// Appends `batch`, handing each record's stamp to `stamped` before anything is
@@ -292,6 +329,74 @@ impl Run {
     }
 }
 
+/// Parses a skew such as `1d`, `2h`, `30m`, `90s`, `1h30m` or `0` (`--max-future-skew`).
+///
+/// The relative times of [`crate::timeexpr`] also take a sign and `ago`, which mean
+/// nothing for a skew, so this takes only unsigned amounts with a unit.
+pub fn parse_skew(text: &str) -> std::result::Result<Duration, String> {
+    let s = text.trim();
+    let fail = || format!("{text:?} is not a skew: expected e.g. 1d, 2h, 30m, 90s, 1h30m or 0");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(fail());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u64 = rest[..digits].parse().map_err(|_| fail())?;
+        rest = rest[digits..].trim_start();
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit_secs: u64 = match &rest[..unit_len] {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 7 * 86_400,
+            _ => return Err(fail()),
+        };
+        rest = rest[unit_len..].trim_start();
+        let step = n.checked_mul(unit_secs).ok_or_else(fail)?;
+        total = total
+            .checked_add(Duration::from_secs(step))
+            .ok_or_else(fail)?;
+    }
+    Ok(total)
+}
+
+/// The refusal of a timestamp more than `skew` ahead of the writer's clock `now`.
+fn too_far_ahead(
+    timestamp: DateTime<Utc>,
+    now: DateTime<Utc>,
+    skew: chrono::TimeDelta,
+) -> crate::error::ValidationError {
+    crate::error::ValidationError::new(
+        "timestamp",
+        format!(
+            "{} is more than {} ahead of this writer's clock ({}); refusing a record from the future (max_future_skew, --max-future-skew)",
+            crate::record::format_timestamp(timestamp),
+            skew_text(skew),
+            crate::record::format_timestamp(now),
+        ),
+    )
+}
+
+/// `1d`, `2h`, `30m`, `45s` or `0`, as the skew was most likely given.
+fn skew_text(skew: chrono::TimeDelta) -> String {
+    let secs = skew.num_seconds();
+    let ms = skew.num_milliseconds();
+    match secs {
+        _ if ms % 1000 != 0 => format!("{ms}ms"),
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// The UTC day of `t` as a number, for a cheap atomic comparison.
 fn day_number(t: DateTime<Utc>) -> i32 {
     chrono::Datelike::num_days_from_ce(&t.date_naive())
@@ -314,6 +419,8 @@ const OPEN_DAYS: usize = 3;
 pub(crate) struct Shared {
     dir: PathBuf,
     max_line_bytes: usize,
+    /// `None` when the configured skew is too large to add to a time: no limit.
+    max_future_skew: Option<chrono::TimeDelta>,
     clock: Arc<dyn Clock>,
     ids: Mutex<ContextV7>,
     /// Open day files, each behind its own mutex. The per-day mutex keeps two threads off
@@ -356,6 +463,9 @@ impl Shared {
     /// Validates, stamps and serializes a batch into per-day runs, in batch order.
     fn prepare(&self, batch: &[Activity], mut stamped: impl FnMut(Stamp)) -> Result<Vec<Run>> {
         let now = self.clock.now();
+        let latest = self
+            .max_future_skew
+            .and_then(|skew| now.checked_add_signed(skew));
         let mut runs: Vec<Run> = Vec::with_capacity(1);
         for (index, activity) in batch.iter().enumerate() {
             let at = |e: Error| Error::InvalidAt {
@@ -368,6 +478,11 @@ impl Shared {
                 None => self.new_id(now),
             };
             let timestamp = activity.timestamp.unwrap_or(now).trunc_subsecs(3);
+            if let Some(latest) = latest
+                && timestamp > latest
+            {
+                return Err(at(too_far_ahead(timestamp, now, latest - now).into()));
+            }
             let day = timestamp.naive_utc().date();
             if runs.last().is_none_or(|run| run.day != day) {
                 runs.push(Run {

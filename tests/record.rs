@@ -104,7 +104,195 @@ fn ip_address_must_be_a_real_address() {
         parse_ip("2001:DB8:0:0:0:0:0:1").unwrap().to_string(),
         "2001:db8::1"
     );
-    assert!(parse_ip("::ffff:203.0.113.7").is_ok());
+    assert_eq!(
+        parse_ip("::FFFF:203.0.113.7").unwrap().to_string(),
+        "203.0.113.7"
+    );
+}
+
+#[test]
+fn an_ipv4_mapped_address_is_stored_as_the_ipv4_address_it_maps() {
+    use actlog::record::canonical_ip;
+    use std::net::IpAddr;
+    let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+    let v4: IpAddr = "203.0.113.7".parse().unwrap();
+    assert_eq!(canonical_ip(mapped), v4);
+    assert_eq!(canonical_ip(v4), v4);
+    // Only the mapped prefix is IPv4; other IPv6 addresses, loopback included, stay IPv6.
+    for v6 in ["::1", "2001:db8::1", "::203.0.113.7", "64:ff9b::cb00:7107"] {
+        let a: IpAddr = v6.parse().unwrap();
+        assert_eq!(canonical_ip(a), a, "{v6}");
+    }
+    // Every way in: the builder, the JSON input, a stored line, and the public field.
+    let id = Uuid::from_u128(1);
+    let ts = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+    let mut line = Vec::new();
+    Activity::new("u", "a")
+        .with_ip(mapped)
+        .write_json(id, ts, &mut line);
+    assert!(String::from_utf8_lossy(&line).contains(r#""ip_address":"203.0.113.7""#));
+    let a =
+        Activity::from_json(br#"{"username":"u","action":"a","ip_address":"::ffff:cb00:7107"}"#)
+            .unwrap();
+    assert_eq!(a.ip_address, Some(v4));
+    let mut raw = Activity::new("u", "a");
+    raw.ip_address = Some(mapped);
+    let mut line = Vec::new();
+    raw.write_json(id, ts, &mut line);
+    assert!(String::from_utf8_lossy(&line).contains(r#""ip_address":"203.0.113.7""#));
+    let r = raw.into_record(ts, || id);
+    assert_eq!(r.ip_address, Some(v4));
+    let stored = r#"{"id":"01937c3e-5b7a-7d4e-9b1c-2f4a8e6d0c11","timestamp":"2026-11-24T13:45:12.123Z","username":"u","action":"a","ip_address":"2001:DB8:0::1"}"#;
+    let r = Record::parse_line(stored.as_bytes()).unwrap();
+    assert_eq!(r.ip_address.unwrap().to_string(), "2001:db8::1");
+    let lite = actlog::record::LiteRecord::parse(
+        br#"{"id":"01937c3e-5b7a-7d4e-9b1c-2f4a8e6d0c11","timestamp":"2026-11-24T13:45:12.123Z","username":"u","action":"a","ip_address":"::ffff:203.0.113.7"}"#,
+    )
+    .unwrap();
+    assert_eq!(lite.ip_address, Some(v4));
+}
+
+#[test]
+fn numbers_in_details_keep_their_spelling() {
+    let spellings = [
+        "12345678901234567890123",
+        "100000000000000000001",
+        "1e2",
+        "1E2",
+        "1e+2",
+        "1E-2",
+        "1.50",
+        "-0",
+        "-0.0",
+        "0.123456789012345678901234567890",
+        "1e400",
+        "-1.0e-400",
+        "18446744073709551616",
+        "-9223372036854775809",
+    ];
+    for n in spellings {
+        let line = format!(
+            r#"{{"username":"u","action":"a","details":{{"n": {n}, "deep":[{{"m":{n}}}]}}}}"#
+        );
+        let a = Activity::from_json(line.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        a.write_json(
+            Uuid::from_u128(7),
+            Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
+            &mut out,
+        );
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            text.contains(&format!(r#""details":{{"n":{n},"deep":[{{"m":{n}}}]}}"#)),
+            "{n}: {text}"
+        );
+        assert_eq!(Record::parse_line(&out).unwrap().to_json(), text, "{n}");
+    }
+    assert_eq!(
+        actlog::record::parse_json(r#"{"a":1e2,"a":2E3}"#)
+            .unwrap()
+            .to_string(),
+        r#"{"a":2E3}"#,
+        "a repeated key keeps its last value, as serde_json does"
+    );
+}
+
+#[test]
+fn numbers_compare_exactly() {
+    use actlog::record::compare_numbers as cmp;
+    use std::cmp::Ordering::*;
+    for (a, b, o) in [
+        ("100000000000000000001", "1e20", Greater),
+        ("100000000000000000001", "100000000000000000002", Less),
+        ("1.50", "1.5", Equal),
+        ("-0", "0", Equal),
+        ("0.0e5", "-0", Equal),
+        ("1e2", "100", Equal),
+        ("1E+2", "99.999999999999999999999", Greater),
+        ("-1e400", "-1e399", Less),
+        ("1e-400", "0", Greater),
+        ("0.05", "5e-2", Equal),
+        ("120", "1.2e2", Equal),
+        ("-3", "2", Less),
+    ] {
+        assert_eq!(cmp(a, b), Some(o), "{a} vs {b}");
+        assert_eq!(cmp(b, a), Some(o.reverse()), "{b} vs {a}");
+    }
+    for not_json in ["", "+1", ".5", "1.", "01", "1e", "--1", "0x10", "NaN", "1 "] {
+        assert_eq!(cmp(not_json, "1"), None, "{not_json:?}");
+    }
+}
+
+/// A JSON spelling of `m × 10^k` (`m` an integer): as digits with a decimal point,
+/// or mantissa and exponent, with optional padding zeros and exponent forms.
+fn spelling() -> impl Strategy<Value = (i64, i32, String)> {
+    (
+        -99_999i64..99_999,
+        -6i32..6,
+        0usize..3,
+        0usize..4,
+        any::<bool>(),
+    )
+        .prop_map(|(m, k, pad, style, upper)| {
+            let sign = if m < 0 { "-" } else { "" };
+            let digits = m.unsigned_abs().to_string();
+            let e = if upper { "E" } else { "e" };
+            let text = match style {
+                // Mantissa and exponent: 123e-2, 123E+2, 123.00e2.
+                0 => format!("{sign}{digits}{e}{k}"),
+                1 => format!(
+                    "{sign}{digits}.{}{e}{}{k}",
+                    "0".repeat(pad + 1),
+                    if k >= 0 { "+" } else { "" }
+                ),
+                // Plain decimal: the point moved k places.
+                _ => {
+                    let shifted = if k >= 0 {
+                        format!("{digits}{}", "0".repeat(k as usize))
+                    } else {
+                        let k = (-k) as usize;
+                        let padded = format!("{}{digits}", "0".repeat(k));
+                        let (int, frac) = padded.split_at(padded.len() - k);
+                        let int = int.trim_start_matches('0');
+                        format!("{}.{frac}", if int.is_empty() { "0" } else { int })
+                    };
+                    let zeros = if shifted.contains('.') {
+                        "0".repeat(pad)
+                    } else {
+                        String::new()
+                    };
+                    format!("{sign}{shifted}{zeros}")
+                }
+            };
+            (m, k, text)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("tests/record.proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    /// Any number spelling comes back byte for byte, and compares as its value does.
+    #[test]
+    fn any_number_spelling_round_trips_and_compares_by_value(a in spelling(), b in spelling()) {
+        let line = format!(r#"{{"username":"u","action":"a","details":{{"x":{},"y":[{}]}}}}"#, a.2, b.2);
+        let act = Activity::from_json(line.as_bytes()).map_err(|e| TestCaseError::fail(format!("{}: {e}", a.2)))?;
+        let mut out = Vec::new();
+        act.write_json(Uuid::from_u128(7), Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let expected = format!(r#""details":{{"x":{},"y":[{}]}}"#, a.2, b.2);
+        prop_assert!(text.contains(&expected), "{}", text);
+        // The model: both values as integers in units of 10^-6.
+        let value = |(m, k, _): &(i64, i32, String)| i128::from(*m) * 10i128.pow((k + 6) as u32);
+        prop_assert_eq!(
+            actlog::record::compare_numbers(&a.2, &b.2),
+            Some(value(&a).cmp(&value(&b))),
+            "{} vs {}", a.2, b.2
+        );
+    }
 }
 
 #[test]
@@ -243,7 +431,7 @@ proptest! {
         let parsed = Record::parse_line(&line).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(parsed.id, id);
         prop_assert_eq!(&parsed.username, &a.username);
-        prop_assert_eq!(parsed.ip_address, a.ip_address);
+        prop_assert_eq!(parsed.ip_address, a.ip_address.map(actlog::record::canonical_ip));
         prop_assert_eq!(parsed.to_json().into_bytes(), line);
     }
 }

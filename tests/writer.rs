@@ -386,3 +386,139 @@ fn a_thread_waiting_for_one_days_lock_does_not_hold_up_another_day() {
     );
     assert_eq!(all_lines(dir.path()).len(), 3);
 }
+
+fn store_at(dir: &std::path::Path, now: &str, skew: Option<Duration>) -> Store {
+    let mut options = Options {
+        clock: Arc::new(FixedClock::new(at(now))),
+        ..Options::default()
+    };
+    if let Some(skew) = skew {
+        options.max_future_skew = skew;
+    }
+    Store::open(dir, options).unwrap()
+}
+
+fn refused_field(e: &Error) -> Option<&str> {
+    match e {
+        Error::Invalid(v) => Some(&v.field),
+        Error::InvalidAt { source, .. } => refused_field(source),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_timestamp_further_ahead_than_the_skew_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        Options::default().max_future_skew,
+        Duration::from_secs(86_400)
+    );
+    let w = store_at(dir.path(), "2026-11-24T12:00:00Z", None).writer();
+    w.append(&Activity::new("u", "edge").at(at("2026-11-25T12:00:00.000Z")))
+        .unwrap();
+    let e = w
+        .append(&Activity::new("u", "late").at(at("2026-11-25T12:00:00.001Z")))
+        .unwrap_err();
+    assert_eq!(refused_field(&e), Some("timestamp"), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("2026-11-25T12:00:00.001Z")
+            && text.contains("1d")
+            && text.contains("max-future-skew"),
+        "{text}"
+    );
+    // In a batch: refused before anything of it is written.
+    let batch = [
+        Activity::new("u", "ok").at(at("2026-11-24T11:00:00Z")),
+        Activity::new("u", "skewed").at(at("2027-01-01T00:00:00Z")),
+    ];
+    match w.append_batch(&batch).unwrap_err() {
+        Error::InvalidAt { index: 1, source } => {
+            assert_eq!(refused_field(&source), Some("timestamp"))
+        }
+        other => panic!("{other}"),
+    }
+    let actions: Vec<String> = all_lines(dir.path())
+        .into_iter()
+        .map(|(_, r)| r.unwrap().action)
+        .collect();
+    assert_eq!(actions, ["edge"]);
+}
+
+#[test]
+fn the_skew_is_configurable_from_zero_to_unlimited() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = store_at(dir.path(), "2026-11-24T12:00:00Z", Some(Duration::ZERO)).writer();
+    w.append(&Activity::new("u", "now").at(at("2026-11-24T12:00:00Z")))
+        .unwrap();
+    w.append(&Activity::new("u", "stamped")).unwrap();
+    let e = w
+        .append(&Activity::new("u", "ahead").at(at("2026-11-24T12:00:00.001Z")))
+        .unwrap_err();
+    assert_eq!(refused_field(&e), Some("timestamp"), "{e}");
+    let w = store_at(dir.path(), "2026-11-24T12:00:00Z", Some(Duration::MAX)).writer();
+    w.append(&Activity::new("u", "far").at(at("9999-12-31T23:59:59.999Z")))
+        .unwrap();
+    let w = store_at(
+        dir.path(),
+        "2026-11-24T12:00:00Z",
+        Some(Duration::from_secs(7200)),
+    )
+    .writer();
+    w.append(&Activity::new("u", "2h").at(at("2026-11-24T14:00:00Z")))
+        .unwrap();
+    assert!(
+        w.append(&Activity::new("u", "2h1s").at(at("2026-11-24T14:00:01Z")))
+            .is_err()
+    );
+}
+
+#[test]
+fn a_line_limit_over_what_readers_read_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = actlog::record::MAX_LINE_LIMIT;
+    let open = |n: usize| {
+        Store::open(
+            dir.path(),
+            Options {
+                max_line_bytes: n,
+                ..Options::default()
+            },
+        )
+    };
+    assert!(open(max).is_ok());
+    match open(max + 1) {
+        Err(
+            e @ Error::BadOption {
+                option: "max_line_bytes",
+                ..
+            },
+        ) => {
+            assert!(e.to_string().contains("max_line_bytes"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn skews_parse_as_documented() {
+    use actlog::writer::parse_skew;
+    assert_eq!(parse_skew("1d").unwrap(), Duration::from_secs(86_400));
+    assert_eq!(parse_skew("2h").unwrap(), Duration::from_secs(7200));
+    assert_eq!(parse_skew("30m").unwrap(), Duration::from_secs(1800));
+    assert_eq!(parse_skew("1h30m").unwrap(), Duration::from_secs(5400));
+    assert_eq!(parse_skew("0").unwrap(), Duration::ZERO);
+    assert_eq!(parse_skew("0s").unwrap(), Duration::ZERO);
+    for bad in [
+        "",
+        "-1d",
+        "1d ago",
+        "1x",
+        "d",
+        "1.5h",
+        "99999999999999999999w",
+        "١d",
+    ] {
+        assert!(parse_skew(bad).is_err(), "{bad}");
+    }
+}
