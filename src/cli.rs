@@ -135,11 +135,11 @@ pub struct MaintainArgs {
 /// must all hold.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FilterArgs {
-    /// Records at or after TIME: RFC 3339, a date, @EPOCH, now, today, yesterday, or 15m, -2h, 7d ago
+    /// Records at or after TIME: RFC 3339, a date, '2026-11-24 13:45[:12]' (UTC), @EPOCH, now, today, yesterday, tomorrow, or 15m, -2h, 7d ago
     #[arg(short = 'S', long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
 
-    /// Records before TIME (same forms as --since)
+    /// Records before TIME (same forms as --since; at or before --since is refused as an empty range)
     #[arg(short = 'U', long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
@@ -147,15 +147,15 @@ pub struct FilterArgs {
     #[arg(long = "user", value_name = "NAME")]
     pub users: Vec<String>,
 
-    /// Action glob such as 'report.*' (repeat for any of several)
+    /// Action glob on characters: * ? [éa] [!x] [a-z] {a,b}, \ escapes; e.g. 'report.*' (repeat for any of several)
     #[arg(long = "action", value_name = "GLOB")]
     pub actions: Vec<String>,
 
-    /// Client address or CIDR network such as 203.0.113.0/24 (repeat for any of several)
+    /// Client address or CIDR network such as 203.0.113.0/24, compared canonically (::ffff:a.b.c.d is IPv4) (repeat for any of several)
     #[arg(long = "ip", value_name = "ADDR")]
     pub ips: Vec<String>,
 
-    /// 'FIELD OP VALUE' with OP one of = != ~ > >= < <=, FIELD such as details.reportId (repeat: all must hold)
+    /// 'FIELD OP VALUE' with OP one of = != ~ !~ > >= < <=, FIELD such as details.reportId (repeat: all must hold)
     #[arg(long = "where", value_name = "COND")]
     pub wheres: Vec<String>,
 
@@ -209,7 +209,7 @@ pub struct QueryArgs {
     #[allow(missing_docs)]
     pub output: OutputArgs,
 
-    /// Stop after N matches
+    /// Stop after N matches (-c and --count-by count only the first N)
     #[arg(short = 'n', long, value_name = "N")]
     pub limit: Option<u64>,
 

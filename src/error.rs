@@ -142,6 +142,13 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+
+    /// `ACTLOG_THREADS` is not a thread count readers can use.
+    #[error("ACTLOG_THREADS={value:?}: expected a whole number of threads from 1 to {max}", max = crate::query::MAX_THREADS)]
+    Threads {
+        /// The value given.
+        value: String,
+    },
 }
 
 impl Error {
@@ -219,6 +226,9 @@ impl Error {
             Error::Lost { count, source } => Error::Lost {
                 count: *count,
                 source: Box::new(source.duplicate()),
+            },
+            Error::Threads { value } => Error::Threads {
+                value: value.clone(),
             },
         }
     }

@@ -1,14 +1,15 @@
 //! Query filters of CONTRACT section 4, built once from the flags and applied to each
 //! line: first cheap byte checks on the stored line, then the parsed record.
 
-use crate::record::{Record, format_timestamp};
+use crate::number::Decimal;
+use crate::record::{Record, canonical_ip, format_timestamp};
 use crate::timeexpr::parse_time;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
+use std::cmp::Ordering;
 use std::net::IpAddr;
 
 /// The filter flags as given on the command line (or the HTTP query string).
@@ -56,7 +57,8 @@ pub struct Filter {
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     users: Vec<String>,
-    actions: Option<GlobSet>,
+    /// The `--action` globs translated to one anchored Unicode regex.
+    actions: Option<Regex>,
     ips: Vec<IpNet>,
     wheres: Vec<Where>,
     greps: Vec<regex::bytes::Regex>,
@@ -73,7 +75,8 @@ struct Where {
     path: Vec<String>,
     op: Op,
     value: String,
-    number: Option<f64>,
+    /// VALUE as an exact decimal, when it is a number.
+    number: Option<Decimal>,
     regex: Option<Regex>,
 }
 
@@ -82,6 +85,7 @@ enum Op {
     Eq,
     Ne,
     Re,
+    NotRe,
     Gt,
     Ge,
     Lt,
@@ -92,11 +96,28 @@ impl Filter {
     /// Compiles the flags; `now` anchors relative times.
     pub fn new(spec: &FilterSpec, now: DateTime<Utc>) -> Result<Filter, FilterError> {
         let time = |flag, v: &Option<String>| match v {
-            Some(v) => parse_time(v, now).map(Some).map_err(|e| bad(flag, v, e)),
+            Some(v) => parse_time(v, now)
+                .map(Some)
+                .map_err(|e| bad(flag, v, e.to_string())),
             None => Ok(None),
         };
         let since = time("--since", &spec.since)?;
         let until = time("--until", &spec.until)?;
+        // journalctl refuses such a range too: it can only ever print nothing.
+        if let (Some(s), Some(u), Some(s_text), Some(u_text)) =
+            (since, until, &spec.since, &spec.until)
+            && s >= u
+        {
+            return Err(bad(
+                "--since",
+                s_text,
+                format!(
+                    "is at or after --until {u_text:?} ({} >= {}): the range is empty",
+                    format_timestamp(s),
+                    format_timestamp(u)
+                ),
+            ));
+        }
         for user in &spec.users {
             if user.is_empty() {
                 return Err(bad("--user", user, "is empty"));
@@ -105,15 +126,19 @@ impl Filter {
         let actions = if spec.actions.is_empty() {
             None
         } else {
-            let mut set = GlobSetBuilder::new();
-            for a in &spec.actions {
-                let glob = Glob::new(a).map_err(|e| bad("--action", a, e.kind().to_string()))?;
-                set.add(glob);
-            }
-            Some(
-                set.build()
-                    .map_err(|e| bad("--action", &spec.actions.join(" "), e.to_string()))?,
-            )
+            let parts = spec
+                .actions
+                .iter()
+                .map(|a| glob_regex(a).map_err(|p| bad("--action", a, p)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let joined = format!(r"\A(?s:{})\z", parts.join("|"));
+            Some(Regex::new(&joined).map_err(|e| {
+                bad(
+                    "--action",
+                    &spec.actions.join(" "),
+                    one_line(&e.to_string()),
+                )
+            })?)
         };
         let ips = spec
             .ips
@@ -246,7 +271,7 @@ impl Filter {
         }
         if !self.ips.is_empty() {
             match ip {
-                Some(ip) if self.ips.iter().any(|n| n.contains(&ip)) => {}
+                Some(ip) if self.ips.iter().any(|n| n.contains(&canonical_ip(ip))) => {}
                 _ => return false,
             }
         }
@@ -258,13 +283,115 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// An address (as a one-address network) or a CIDR network.
+/// An address (as a one-address network) or a CIDR network, in canonical form: a
+/// network inside `::ffff:0:0/96` is the IPv4 network it maps, so that
+/// `::ffff:203.0.113.0/120` means `203.0.113.0/24`. Wider IPv6 networks (`::/0`) stay
+/// IPv6 and match IPv6 addresses only, as stored IPv4-mapped addresses are IPv4.
 fn parse_net(s: &str) -> Option<IpNet> {
     let s = s.trim();
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Some(net);
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => IpNet::from(s.parse::<IpAddr>().ok()?),
+    };
+    Some(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => IpNet::V4(Ipv4Net::new(v4, v6.prefix_len() - 96).ok()?),
+            None => net,
+        },
+        other => other,
+    })
+}
+
+/// Translates one glob to regex syntax working on characters: `*` any run, `?` one
+/// character, `[abc]`, `[a-z]`, `[!x]` (or `[^x]`) one character of (not of) a set,
+/// `{a,b}` alternatives (nestable), and `\` making the next character literal.
+fn glob_regex(glob: &str) -> Result<String, String> {
+    let mut out = String::from("(?:");
+    let mut chars = glob.chars().peekable();
+    let mut depth = 0usize;
+    let lit = |c: char| regex::escape(c.encode_utf8(&mut [0; 4]));
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {
+                while chars.peek() == Some(&'*') {
+                    chars.next();
+                }
+                out.push_str(".*");
+            }
+            '?' => out.push('.'),
+            '\\' => match chars.next() {
+                Some(n) => out.push_str(&lit(n)),
+                None => return Err("ends with a lone backslash".into()),
+            },
+            '{' => {
+                depth += 1;
+                out.push_str("(?:");
+            }
+            '}' if depth > 0 => {
+                depth -= 1;
+                out.push(')');
+            }
+            ',' if depth > 0 => out.push('|'),
+            '[' => {
+                out.push('[');
+                if matches!(chars.peek(), Some('!' | '^')) {
+                    chars.next();
+                    out.push('^');
+                }
+                let mut first = true;
+                loop {
+                    let Some(c) = chars.next() else {
+                        return Err("a [ is never closed by ]".into());
+                    };
+                    // A `]` right after `[` or `[!` is a member, as in shell globs.
+                    if c == ']' && !first {
+                        break;
+                    }
+                    first = false;
+                    let c = if c == '\\' {
+                        chars
+                            .next()
+                            .ok_or_else(|| "ends with a lone backslash".to_string())?
+                    } else {
+                        c
+                    };
+                    out.push_str(&class_char(c));
+                    if chars.peek() == Some(&'-') {
+                        let mut ahead = chars.clone();
+                        ahead.next();
+                        match ahead.peek() {
+                            Some(&']') | None => {}
+                            Some(&end) => {
+                                chars.next();
+                                chars.next();
+                                if end < c {
+                                    return Err(format!("the range {c}-{end} is reversed"));
+                                }
+                                out.push('-');
+                                out.push_str(&class_char(end));
+                            }
+                        }
+                    }
+                }
+                out.push(']');
+            }
+            other => out.push_str(&lit(other)),
+        }
     }
-    s.parse::<IpAddr>().ok().map(IpNet::from)
+    if depth > 0 {
+        return Err("a { is never closed by }".into());
+    }
+    out.push(')');
+    Ok(out)
+}
+
+/// One character inside a regex class, escaped when the class syntax gives it a meaning.
+fn class_char(c: char) -> String {
+    if c.is_ascii_punctuation() {
+        format!("\\{c}")
+    } else {
+        c.to_string()
+    }
 }
 
 /// The part of a glob before its first special character.
@@ -290,27 +417,34 @@ fn needles<'a>(values: impl Iterator<Item = &'a str>) -> Vec<memmem::Finder<'sta
     out
 }
 
+const WHERE_SYNTAX: &str = "expected FIELD OP VALUE with OP one of = != ~ !~ > >= < <=";
+
+/// Characters operators are made of; a run of them must be exactly one operator.
+const OP_CHARS: [char; 5] = ['=', '!', '~', '<', '>'];
+
 fn parse_where(text: &str) -> Result<Where, FilterError> {
     let fail = |p: &str| bad("--where", text, p.to_owned());
-    let Some(at) = text.find(['=', '!', '~', '<', '>']) else {
-        return Err(fail(
-            "expected FIELD OP VALUE with OP one of = != ~ > >= < <=",
-        ));
+    let Some(at) = text.find(OP_CHARS) else {
+        return Err(fail(WHERE_SYNTAX));
     };
     let field = text[..at].trim();
     let rest = &text[at..];
-    let (op, len) = match rest.as_bytes() {
-        [b'!', b'=', ..] => (Op::Ne, 2),
-        [b'>', b'=', ..] => (Op::Ge, 2),
-        [b'<', b'=', ..] => (Op::Le, 2),
-        [b'=', ..] => (Op::Eq, 1),
-        [b'~', ..] => (Op::Re, 1),
-        [b'>', ..] => (Op::Gt, 1),
-        [b'<', ..] => (Op::Lt, 1),
-        _ => {
-            return Err(fail(
-                "expected FIELD OP VALUE with OP one of = != ~ > >= < <=",
-            ));
+    // The whole run of operator characters is the operator, so a typo such as `==`
+    // or `<>` is refused instead of read as `=` with a value starting `=`.
+    let len = rest.find(|c| !OP_CHARS.contains(&c)).unwrap_or(rest.len());
+    let op = match &rest[..len] {
+        "=" => Op::Eq,
+        "!=" => Op::Ne,
+        "~" => Op::Re,
+        "!~" => Op::NotRe,
+        ">" => Op::Gt,
+        ">=" => Op::Ge,
+        "<" => Op::Lt,
+        "<=" => Op::Le,
+        other => {
+            return Err(fail(&format!(
+                "unknown operator {other:?}: {WHERE_SYNTAX} (quote a VALUE that starts with one of = ! ~ < >)"
+            )));
         }
     };
     if field.is_empty() {
@@ -321,15 +455,22 @@ fn parse_where(text: &str) -> Result<Where, FilterError> {
         return Err(fail("FIELD has an empty part (write details.reportId)"));
     }
     let raw = rest[len..].trim();
-    let value = match raw.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+    let mut value = match raw.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         Some(inner) if raw.len() >= 2 => inner.to_owned(),
         _ => raw.to_owned(),
     };
-    let number = value.parse::<f64>().ok().filter(|n| n.is_finite());
     if matches!(op, Op::Gt | Op::Ge | Op::Lt | Op::Le) && value.is_empty() {
         return Err(fail("nothing to compare with after the operator"));
     }
-    let regex = if op == Op::Re {
+    // ip_address compares in canonical form, so the VALUE is written the same way.
+    if path == ["ip_address"]
+        && matches!(op, Op::Eq | Op::Ne)
+        && let Ok(ip) = value.parse::<IpAddr>()
+    {
+        value = canonical_ip(ip).to_string();
+    }
+    let number = Decimal::parse(&value);
+    let regex = if matches!(op, Op::Re | Op::NotRe) {
         Some(Regex::new(&value).map_err(|e| fail(&one_line(&e.to_string())))?)
     } else {
         None
@@ -352,7 +493,7 @@ pub fn field_value(r: &Record, path: &[String]) -> Option<Value> {
         "timestamp" => Value::String(format_timestamp(r.timestamp)),
         "username" => Value::String(r.username.clone()),
         "action" => Value::String(r.action.clone()),
-        "ip_address" => Value::String(r.ip_address?.to_string()),
+        "ip_address" => Value::String(canonical_ip(r.ip_address?).to_string()),
         "user_agent" => Value::String(r.user_agent.clone()?),
         "details" => {
             let details = r.details.as_ref()?;
@@ -392,34 +533,131 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
+/// The canonical text of an `ip_address` (see [`canonical_ip`]), for `--count-by`.
+pub fn ip_text(ip: IpAddr) -> String {
+    canonical_ip(ip).to_string()
+}
+
 impl Where {
-    /// JSON numbers compare as numbers with a numeric VALUE; everything else compares
-    /// as text. A missing field matches only `!=`.
+    /// CONTRACT section 4: `=` and `!=` compare a JSON number with a numeric VALUE as
+    /// numbers (`1.0` equals `1`), anything else as text; ordering never matches null,
+    /// booleans, objects or arrays, orders numbers (and strings holding one) with a
+    /// numeric VALUE and strings as text with any other. A missing field matches only
+    /// the negations `!=` and `!~`.
     fn matches(&self, r: &Record) -> bool {
         let Some(v) = field_value(r, &self.path) else {
-            return self.op == Op::Ne;
-        };
-        let numeric = match (&v, self.number) {
-            // Exactly where both are JSON numbers: f64 cannot tell 1e20 from 1e20 + 1.
-            (Value::Number(n), b) => crate::record::compare_numbers(n.as_str(), &self.value)
-                .map(Some)
-                .or_else(|| Some(n.as_f64()?.partial_cmp(&b?))),
-            _ => None,
+            return matches!(self.op, Op::Ne | Op::NotRe);
         };
         let text = value_text(&v);
-        let ordering = match numeric {
-            Some(o) => o,
-            None => Some(text.as_str().cmp(self.value.as_str())),
+        let equal = || match (&v, &self.number) {
+            (Value::Number(n), Some(b)) => Decimal::parse(&n.to_string()).is_some_and(|a| a == *b),
+            _ => text == self.value,
         };
-        use std::cmp::Ordering::*;
+        let ordering = || match (&v, &self.number) {
+            (Value::Number(n), Some(b)) => Decimal::parse(&n.to_string()).map(|a| a.cmp(b)),
+            (Value::String(s), Some(b)) => Decimal::parse(s).map(|a| a.cmp(b)),
+            (Value::String(s), None) => Some(s.as_str().cmp(self.value.as_str())),
+            _ => None,
+        };
+        use Ordering::*;
         match self.op {
-            Op::Eq => ordering == Some(Equal),
-            Op::Ne => ordering != Some(Equal),
+            Op::Eq => equal(),
+            Op::Ne => !equal(),
             Op::Re => self.regex.as_ref().is_some_and(|re| re.is_match(&text)),
-            Op::Gt => ordering == Some(Greater),
-            Op::Ge => matches!(ordering, Some(Greater | Equal)),
-            Op::Lt => ordering == Some(Less),
-            Op::Le => matches!(ordering, Some(Less | Equal)),
+            Op::NotRe => self.regex.as_ref().is_some_and(|re| !re.is_match(&text)),
+            Op::Gt => ordering() == Some(Greater),
+            Op::Ge => matches!(ordering(), Some(Greater | Equal)),
+            Op::Lt => ordering() == Some(Less),
+            Op::Le => matches!(ordering(), Some(Less | Equal)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::parse(s).unwrap_or_else(|| panic!("{s} is a number"))
+    }
+
+    #[test]
+    fn decimals_compare_exactly_past_f64_precision() {
+        let ascending = [
+            "-1e400",
+            "-18446744073709551616",
+            "-18446744073709551615",
+            "-2.25",
+            "-0.0000000000000000000001",
+            "0",
+            "0.1",
+            "0.10000000000000000000000000001",
+            "1",
+            "9007199254740992",
+            "9007199254740993",
+            "100000000000000000000",
+            "100000000000000000001",
+            "1e400",
+        ];
+        for (i, a) in ascending.iter().enumerate() {
+            for (j, b) in ascending.iter().enumerate() {
+                assert_eq!(d(a).cmp(&d(b)), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+        for (a, b) in [
+            ("1", "1.0"),
+            ("1.50", "1.5"),
+            ("1e2", "100"),
+            ("100E-2", "1"),
+            ("007", "7"),
+            ("-0", "0"),
+            ("0.000", "+0"),
+            (".5", "0.5"),
+            ("5.", "5"),
+        ] {
+            assert_eq!(d(a), d(b), "{a} = {b}");
+        }
+        for not in [
+            "",
+            "-",
+            "+",
+            ".",
+            "e5",
+            "1e",
+            "1e+",
+            "0x10",
+            "inf",
+            "NaN",
+            "1,5",
+            "1 ",
+            "١٢",
+            "1e1234567890123456789",
+        ] {
+            assert!(Decimal::parse(not).is_none(), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn globs_translate_to_character_regexes() {
+        let m = |g: &str, s: &str| {
+            let re =
+                Regex::new(&format!(r"\A(?s:{})\z", glob_regex(g).expect("glob"))).expect("regex");
+            re.is_match(s)
+        };
+        assert!(m("caf?.order", "café.order"));
+        assert!(!m("caf?.order", "caf.order"));
+        assert!(m("[]]x", "]x"));
+        assert!(m("[!]]x", "ax"));
+        assert!(m("[a-]", "-"));
+        assert!(m("[&&~]", "~"));
+        assert!(m("a{b,{c,d}}e", "ade"));
+        assert!(m("a,b}", "a,b}"));
+        assert!(m("*", "line\nbreak"));
+        assert!(m(r"\{x\}", "{x}"));
+        assert!(m(".+()|^$", ".+()|^$"));
+        assert!(!m(".+", "ab"));
+        for bad in ["[a", "{a,b", "a\\", "[z-a]"] {
+            assert!(glob_regex(bad).is_err(), "{bad}");
         }
     }
 }

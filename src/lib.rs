@@ -45,6 +45,7 @@ mod group;
 pub mod gzmeta;
 pub mod ingest;
 pub mod layout;
+pub mod number;
 pub mod maintain;
 pub mod output;
 pub mod page;

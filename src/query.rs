@@ -130,13 +130,13 @@ impl CountBy {
             "action" => Some(r.action.to_string()),
             "id" => Some(r.id.to_string()),
             "timestamp" => Some(crate::record::format_timestamp(r.timestamp)),
-            "ip_address" => r.ip_address.map(|ip| ip.to_string()),
+            "ip_address" => r.ip_address.map(crate::filter::ip_text),
             "user_agent" => r.user_agent.as_ref().map(|u| u.to_string()),
             "details" => {
                 let Some(raw) = r.details else {
                     return Ok(None);
                 };
-                let v: serde_json::Value = serde_json::from_str(raw.get()).map_err(|_| ())?;
+                let v: serde_json::Value = crate::record::parse_json(raw.get()).map_err(|_| ())?;
                 return Ok(descend_value(&v, rest).map(value_text));
             }
             _ => return Err(()),
@@ -160,17 +160,26 @@ impl CountBy {
     }
 }
 
-/// Threads to read with: `ACTLOG_THREADS` when set (at least 1), else one per core, at
-/// most [`MAX_WORKERS`].
-pub fn threads() -> usize {
-    match std::env::var("ACTLOG_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        Some(n) => n.max(1),
-        None => std::thread::available_parallelism()
+/// Most threads `ACTLOG_THREADS` may ask for.
+pub const MAX_THREADS: usize = 64;
+
+/// The one thread policy: `ACTLOG_THREADS` when set (1 to [`MAX_THREADS`]; 1 reads on
+/// the calling thread only), else one per core, at most [`MAX_WORKERS`]. Anything else
+/// in `ACTLOG_THREADS` is an error, never silently ignored.
+pub fn threads() -> Result<usize> {
+    match std::env::var_os("ACTLOG_THREADS") {
+        Some(raw) => {
+            let text = raw.to_string_lossy();
+            match text.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+                _ => Err(crate::error::Error::Threads {
+                    value: text.into_owned(),
+                }),
+            }
+        }
+        None => Ok(std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(MAX_WORKERS),
+            .min(MAX_WORKERS)),
     }
 }
 
@@ -233,6 +242,8 @@ fn execute(
     mode: Mode<'_>,
     emit: Option<Emit<'_>>,
 ) -> Result<(Outcome, Counts)> {
+    // Refuse a bad ACTLOG_THREADS whatever the query, never only on some.
+    let threads = threads()?;
     if query.limit == Some(0) {
         return Ok((Outcome::default(), Counts::default()));
     }
@@ -244,10 +255,7 @@ fn execute(
     if query.reverse {
         days.reverse();
     }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_WORKERS)
-        .min(days.len());
+    let workers = threads.min(days.len());
     let mut noop = |_: &[u8], _: &Record| ControlFlow::Continue(());
     let emit: Emit<'_> = match emit {
         Some(e) => e,
@@ -265,7 +273,7 @@ fn execute(
             shared,
         };
         for (day, files) in days {
-            let opts = scan_options(query, plain_ends.get(&day).copied(), threads());
+            let opts = scan_options(query, plain_ends.get(&day).copied(), threads);
             if scan_day_with(dir, day, files, &opts, &mut sink)?.is_break() {
                 break;
             }
@@ -338,6 +346,15 @@ fn count_into(counts: &mut Counts, by: &CountBy, checked: &Checked<'_>) {
     }
 }
 
+/// The `--count-by` value of one match.
+fn key_of(by: &CountBy, checked: &Checked<'_>) -> Option<String> {
+    match checked {
+        Checked::Record(r) => by.of_record(r),
+        Checked::Lite(l) => by.of_lite(l).unwrap_or(None),
+        _ => None,
+    }
+}
+
 /// Reads days one by one on the calling thread (a day's members may be read on helper
 /// threads through forks).
 struct Direct<'a, 'e> {
@@ -394,6 +411,7 @@ impl Sink for Direct<'_, '_> {
             hits: Vec::new(),
             matched: 0,
             counts: Counts::default(),
+            keys: Vec::new(),
             damage: Vec::new(),
         }))
     }
@@ -406,8 +424,25 @@ impl Sink for Direct<'_, '_> {
         for d in work.damage {
             self.outcome.add_damage(d);
         }
-        self.counts.merge(work.counts);
-        self.outcome.matched += work.matched;
+        match self.query.limit {
+            // Only the first matches up to the limit count, in stored order.
+            Some(n) => {
+                let room = n.saturating_sub(self.outcome.matched);
+                let take = work.matched.min(room);
+                self.outcome.matched += take;
+                for key in work
+                    .keys
+                    .iter()
+                    .take(usize::try_from(take).unwrap_or(usize::MAX))
+                {
+                    self.counts.add(key.as_deref());
+                }
+            }
+            None => {
+                self.counts.merge(work.counts);
+                self.outcome.matched += work.matched;
+            }
+        }
         for (line, record) in work.hits {
             self.outcome.matched += 1;
             (self.emit)(&line, &record)?;
@@ -431,6 +466,8 @@ struct MemberWork {
     hits: Vec<(Vec<u8>, Record)>,
     matched: u64,
     counts: Counts,
+    /// With a limit, each match's `--count-by` value in order, for the caller to cut.
+    keys: Vec<Option<String>>,
     damage: Vec<Damage>,
 }
 
@@ -441,14 +478,28 @@ impl Sink for MemberWork {
             (Some(by), false) => Mode::CountBy(by),
             (None, false) => Mode::Count,
         };
+        let limit = self.query.limit;
         match check(&self.query, mode, line, loc) {
             Checked::No => {}
             Checked::Damaged(d) => self.damage.push(d),
-            Checked::Record(r) if self.records => self.hits.push((line.to_vec(), r)),
+            Checked::Record(r) if self.records => {
+                self.hits.push((line.to_vec(), r));
+                // No member can contribute more than the limit.
+                if limit.is_some_and(|n| self.hits.len() as u64 >= n) {
+                    return ControlFlow::Break(());
+                }
+            }
             other => {
                 self.matched += 1;
                 if let Some(by) = &self.count_by {
-                    count_into(&mut self.counts, by, &other);
+                    if limit.is_some() {
+                        self.keys.push(key_of(by, &other));
+                    } else {
+                        count_into(&mut self.counts, by, &other);
+                    }
+                }
+                if limit.is_some_and(|n| self.matched >= n) {
+                    return ControlFlow::Break(());
                 }
             }
         }

@@ -1,38 +1,96 @@
-//! Time expressions of CONTRACT section 4 (`--since`, `--until`): RFC 3339 with `Z` or an
-//! offset, a date, `@EPOCH`, `now`, `today`, `yesterday`, or a relative time such as
-//! `15m`, `-2h` or `7d ago`. All in UTC, relative to a `now` that is passed in.
+//! Time expressions of CONTRACT section 4 (`--since`, `--until`, and everywhere else a
+//! time is taken): RFC 3339 with `Z` or an offset, a date, a date and time in UTC,
+//! `@EPOCH`, `now`, `today`, `yesterday`, `tomorrow`, or a relative time such as `15m`,
+//! `-2h` or `7d ago`. All in UTC, relative to a `now` that is passed in.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-const EXPECTED: &str = "expected RFC 3339 (2026-11-24T13:45:00Z or with an offset), a date (2026-11-24), @EPOCH, now, today, yesterday, or a relative time (15m, -2h, 7d ago)";
+const EXPECTED: &str = "expected RFC 3339 (2026-11-24T13:45:00Z or with an offset), a date (2026-11-24), a UTC date and time (2026-11-24 13:45 or 2026-11-24 13:45:12), @EPOCH, now, today, yesterday, tomorrow, or a relative time (15m, -2h, 7d ago)";
 
-/// Parses a time expression; a bare relative time means that long before `now`.
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+/// A text that is not a time of CONTRACT section 4; the message names the problem, the
+/// caller names the flag and the text (`--since "2026-11-31": no such date 2026-11-31`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Not any of the forms (the text is kept for callers; the message leaves it to them).
+    #[error("is not a time: {EXPECTED}")]
+    Unknown(String),
+    /// Shaped as a date, but the calendar has no such day (`2026-11-31`).
+    #[error("no such date {date}")]
+    NoSuchDate {
+        /// The text given.
+        text: String,
+        /// Its date part.
+        date: String,
+    },
+}
+
+/// Parses any TIME form of CONTRACT section 4; a bare relative time means that long
+/// before `now`. The one parser for `--since`, `--until`, `--at`, `--now` and HTTP.
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     let s = text.trim();
-    let fail = || format!("{text:?} is not a time: {EXPECTED}");
+    let fail = || TimeError::Unknown(text.to_owned());
     let today = now.date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     match s.to_ascii_lowercase().as_str() {
         "now" => return Ok(now),
         "today" => return today.ok_or_else(fail),
-        "yesterday" => return today.map(|t| t - Duration::days(1)).ok_or_else(fail),
+        "yesterday" => {
+            return today
+                .and_then(|t| t.checked_sub_signed(Duration::days(1)))
+                .ok_or_else(fail);
+        }
+        "tomorrow" => {
+            return today
+                .and_then(|t| t.checked_add_signed(Duration::days(1)))
+                .ok_or_else(fail);
+        }
         _ => {}
     }
     if let Some(epoch) = s.strip_prefix('@') {
         return parse_epoch(epoch).ok_or_else(fail);
     }
-    if let Ok(ts) = DateTime::parse_from_rfc3339(s) {
-        return Ok(ts.with_timezone(&Utc));
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        && s.len() == 10
-    {
-        return day
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .ok_or_else(fail);
+    if let Some(date) = date_shaped(s) {
+        if NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() {
+            return Err(TimeError::NoSuchDate {
+                text: text.to_owned(),
+                date: date.to_owned(),
+            });
+        }
+        return parse_dated(s).ok_or_else(fail);
     }
     let ago = parse_relative(s).ok_or_else(fail)?;
     now.checked_sub_signed(ago).ok_or_else(fail)
+}
+
+/// The `YYYY-MM-DD` a text starts with (digits in those places), if it does.
+fn date_shaped(s: &str) -> Option<&str> {
+    let date = s.get(..10)?;
+    let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    (digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)).then_some(date)
+}
+
+/// A text starting with a valid date: the date alone, RFC 3339, or a UTC date and time
+/// with a space (or `T`) and no offset, as journalctl takes it.
+fn parse_dated(s: &str) -> Option<DateTime<Utc>> {
+    if s.len() == 10 {
+        let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        return day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    }
+    if let Ok(ts) = DateTime::parse_from_rfc3339(s) {
+        return Some(ts.with_timezone(&Utc));
+    }
+    let rest = s.get(10..)?;
+    if !rest.starts_with(' ') {
+        return None;
+    }
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .map(|t| t.and_utc())
 }
 
 /// `1732456712` or `1732456712.5` seconds since 1970 (negative allowed).
@@ -134,6 +192,26 @@ mod tests {
         assert_eq!(t("7d ago"), "2026-11-18T10:30:00.000Z");
         assert_eq!(t("1h30m"), "2026-11-25T09:00:00.000Z");
         assert_eq!(t("2 weeks ago"), "2026-11-11T10:30:00.000Z");
+        assert_eq!(t("tomorrow"), "2026-11-26T00:00:00.000Z");
+        assert_eq!(t("2026-11-24 13:45"), "2026-11-24T13:45:00.000Z");
+        assert_eq!(t("2026-11-24 13:45:12"), "2026-11-24T13:45:12.000Z");
+        assert_eq!(t("2026-11-24 13:45:12.25"), "2026-11-24T13:45:12.250Z");
+        assert_eq!(t("2024-02-29"), "2024-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn impossible_dates_are_refused_as_such() {
+        for bad in [
+            "2026-11-31",
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-11-31 10:00",
+            "2026-11-31T10:00:00Z",
+        ] {
+            let e = parse_time(bad, now()).unwrap_err().to_string();
+            assert!(e.contains("no such date"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -155,7 +233,10 @@ mod tests {
             "15",
             "15x",
             "2026-11-24T10:00:00",
-            "2026-13-01",
+            "2026-11-24 25:00",
+            "2026-11-24 13:45 +01:00",
+            "2026-11-24x",
+            "２０２６-11-24",
             "@",
             "@12.3.4",
             "@1.1234567891",
@@ -164,7 +245,7 @@ mod tests {
             "ago",
             "99999999999999d",
         ] {
-            let e = parse_time(bad, now()).unwrap_err();
+            let e = parse_time(bad, now()).unwrap_err().to_string();
             assert!(
                 e.contains("is not a time") && e.contains("RFC 3339"),
                 "{bad}: {e}"

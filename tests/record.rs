@@ -199,7 +199,7 @@ fn numbers_in_details_keep_their_spelling() {
 
 #[test]
 fn numbers_compare_exactly() {
-    use actlog::record::compare_numbers as cmp;
+    use actlog::number::compare as cmp;
     use std::cmp::Ordering::*;
     for (a, b, o) in [
         ("100000000000000000001", "1e20", Greater),
@@ -218,8 +218,12 @@ fn numbers_compare_exactly() {
         assert_eq!(cmp(a, b), Some(o), "{a} vs {b}");
         assert_eq!(cmp(b, a), Some(o.reverse()), "{b} vs {a}");
     }
-    for not_json in ["", "+1", ".5", "1.", "01", "1e", "--1", "0x10", "NaN", "1 "] {
-        assert_eq!(cmp(not_json, "1"), None, "{not_json:?}");
+    // A `--where` VALUE may be spelled as a person types it.
+    for (typed, o) in [("+1", Equal), (".5", Less), ("1.", Equal), ("01", Equal)] {
+        assert_eq!(cmp(typed, "1"), Some(o), "{typed:?}");
+    }
+    for not_number in ["", "1e", "--1", "0x10", "NaN", "inf", "1 ", "1e1e1", "1.2.3"] {
+        assert_eq!(cmp(not_number, "1"), None, "{not_number:?}");
     }
 }
 
@@ -288,7 +292,7 @@ proptest! {
         // The model: both values as integers in units of 10^-6.
         let value = |(m, k, _): &(i64, i32, String)| i128::from(*m) * 10i128.pow((k + 6) as u32);
         prop_assert_eq!(
-            actlog::record::compare_numbers(&a.2, &b.2),
+            actlog::number::compare(&a.2, &b.2),
             Some(value(&a).cmp(&value(&b))),
             "{} vs {}", a.2, b.2
         );
