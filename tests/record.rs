@@ -222,7 +222,9 @@ fn numbers_compare_exactly() {
     for (typed, o) in [("+1", Equal), (".5", Less), ("1.", Equal), ("01", Equal)] {
         assert_eq!(cmp(typed, "1"), Some(o), "{typed:?}");
     }
-    for not_number in ["", "1e", "--1", "0x10", "NaN", "inf", "1 ", "1e1e1", "1.2.3"] {
+    for not_number in [
+        "", "1e", "--1", "0x10", "NaN", "inf", "1 ", "1e1e1", "1.2.3",
+    ] {
         assert_eq!(cmp(not_number, "1"), None, "{not_number:?}");
     }
 }
