@@ -144,7 +144,7 @@ pub enum Error {
     },
 
     /// `ACTLOG_THREADS` is not a thread count readers can use.
-    #[error("ACTLOG_THREADS={value:?}: expected a whole number of threads from 1 to {max}", max = crate::query::MAX_THREADS)]
+    #[error("ACTLOG_THREADS={value:?}: expected a whole number of threads from 1 to {max}", max = crate::threads::MAX_THREADS)]
     Threads {
         /// The value given.
         value: String,

@@ -54,6 +54,7 @@ pub mod record;
 pub mod scan;
 pub mod serve;
 pub mod stats;
+pub mod threads;
 pub mod timeexpr;
 pub mod verify;
 pub mod writer;

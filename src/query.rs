@@ -1,14 +1,14 @@
 //! Queries over the log directory: the days the time range allows, every line of each in
 //! stored order (or exactly reversed), filtered, with damaged lines counted and skipped.
 //!
-//! Without a limit, days are read in parallel (one thread per core, at most
-//! [`MAX_WORKERS`]) and handed out in stored order; a day may run at most [`CHUNKS_AHEAD`]
+//! Without a limit, days are read in parallel (as many threads as
+//! [`crate::threads::threads`] allows) and handed out in stored order; a day may run at most [`CHUNKS_AHEAD`]
 //! chunks of matches ahead of the caller, so memory stays bounded. Counts are kept by
 //! the readers themselves and only totals cross threads.
 
 use crate::error::{Result, ValidationError};
 use crate::filter::{Filter, FilterError, descend_value, value_text};
-use crate::layout::{DayFiles, list_days};
+use crate::layout::list_days;
 use crate::record::{LiteRecord, Record};
 use crate::scan::{Damage, DamageKind, Fork, Loc, ScanOptions, Sink, scan_day_with};
 use chrono::NaiveDate;
@@ -19,8 +19,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Damage reports kept for the summary; more are only counted.
 pub const DAMAGE_KEPT: usize = 100;
-/// Threads reading days at once.
-pub const MAX_WORKERS: usize = 4;
 /// Chunks of matches a day may have waiting for the caller.
 pub const CHUNKS_AHEAD: usize = 4;
 /// Bytes of matching lines per chunk.
@@ -160,29 +158,6 @@ impl CountBy {
     }
 }
 
-/// Most threads `ACTLOG_THREADS` may ask for.
-pub const MAX_THREADS: usize = 64;
-
-/// The one thread policy: `ACTLOG_THREADS` when set (1 to [`MAX_THREADS`]; 1 reads on
-/// the calling thread only), else one per core, at most [`MAX_WORKERS`]. Anything else
-/// in `ACTLOG_THREADS` is an error, never silently ignored.
-pub fn threads() -> Result<usize> {
-    match std::env::var_os("ACTLOG_THREADS") {
-        Some(raw) => {
-            let text = raw.to_string_lossy();
-            match text.trim().parse::<usize>() {
-                Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
-                _ => Err(crate::error::Error::Threads {
-                    value: text.into_owned(),
-                }),
-            }
-        }
-        None => Ok(std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_WORKERS)),
-    }
-}
-
 fn scan_options(query: &Query, plain_end: Option<u64>, member_threads: usize) -> ScanOptions {
     let (since, until) = query.filter.window();
     ScanOptions {
@@ -243,14 +218,14 @@ fn execute(
     emit: Option<Emit<'_>>,
 ) -> Result<(Outcome, Counts)> {
     // Refuse a bad ACTLOG_THREADS whatever the query, never only on some.
-    let threads = threads()?;
+    let threads = crate::threads::threads()?;
     if query.limit == Some(0) {
         return Ok((Outcome::default(), Counts::default()));
     }
     let (first, last) = query.filter.days();
-    let mut days: Vec<_> = list_days(dir)?
-        .into_iter()
-        .filter(|(day, _)| first.is_none_or(|f| *day >= f) && last.is_none_or(|l| *day <= l))
+    let mut days: Vec<NaiveDate> = list_days(dir)?
+        .into_keys()
+        .filter(|day| first.is_none_or(|f| *day >= f) && last.is_none_or(|l| *day <= l))
         .collect();
     if query.reverse {
         days.reverse();
@@ -272,9 +247,9 @@ fn execute(
             counts: Counts::default(),
             shared,
         };
-        for (day, files) in days {
+        for day in days {
             let opts = scan_options(query, plain_ends.get(&day).copied(), threads);
-            if scan_day_with(dir, day, files, &opts, &mut sink)?.is_break() {
+            if scan_day_with(dir, day, &opts, &mut sink)?.is_break() {
                 break;
             }
         }
@@ -554,7 +529,7 @@ fn parallel(
     dir: &Path,
     query: &Query,
     plain_ends: &HashMap<NaiveDate, u64>,
-    days: &[(NaiveDate, DayFiles)],
+    days: &[NaiveDate],
     workers: usize,
     mode: Mode<'_>,
     emit: Emit<'_>,
@@ -578,7 +553,7 @@ fn parallel(
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((day, files)) = days.get(i) else {
+                    let Some(day) = days.get(i) else {
                         return;
                     };
                     let Some(tx) = senders
@@ -599,7 +574,7 @@ fn parallel(
                     let end = plain_ends.get(day).copied();
                     // Days already keep every core busy: one inflating thread per day.
                     let opts = scan_options(query, end, 1);
-                    let done = match scan_day_with(dir, *day, *files, &opts, &mut sink) {
+                    let done = match scan_day_with(dir, *day, &opts, &mut sink) {
                         Ok(flow) if flow.is_continue() && sink.flush().is_continue() => {
                             Ok((sink.matched, sink.counts))
                         }

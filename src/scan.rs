@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::gzmeta::{self, Covers};
-use crate::layout::{DayFiles, FileKind, file_name};
+use crate::layout::{FileKind, file_name};
 use chrono::{DateTime, NaiveDate, Utc};
 use memchr::{memchr, memrchr};
 use std::fs::{File, OpenOptions};
@@ -190,20 +190,20 @@ pub struct ScanOptions {
 }
 
 /// Reads one day: forwards, `.gz` then plain; backwards, exactly the reverse. A `.gz`
-/// whose members record their lengths is inflated on [`MEMBER_THREADS`] threads.
+/// whose members record their lengths is inflated on as many threads as the thread
+/// policy ([`crate::threads::threads`]) allows.
 pub fn scan_day(
     dir: &Path,
     day: NaiveDate,
-    files: DayFiles,
     reverse: bool,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
     let opts = ScanOptions {
         reverse,
-        member_threads: MEMBER_THREADS,
+        member_threads: crate::threads::threads()?,
         ..ScanOptions::default()
     };
-    scan_day_with(dir, day, files, &opts, sink)
+    scan_day_with(dir, day, &opts, sink)
 }
 
 /// [`scan_day`] with every option.
@@ -215,16 +215,14 @@ pub fn scan_day(
 pub fn scan_day_with(
     dir: &Path,
     day: NaiveDate,
-    files: DayFiles,
     opts: &ScanOptions,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    // What a directory listing said is stale by now: maintenance may have renamed a
+    // Whatever a directory listing said is stale by now: maintenance may have renamed a
     // `.gz` into place and unlinked the plain file since. So both names are always
     // opened, the plain file first: maintenance renames the `.gz` before it unlinks the
     // plain file, so if the plain file is gone the `.gz` opened next holds its records,
     // and if it is not, a `.gz` that appeared meanwhile says which of its bytes it holds.
-    let _ = files;
     let plain_path = dir.join(file_name(day, FileKind::Plain));
     let gz_path = dir.join(file_name(day, FileKind::Gzip));
     let plain = open_read(&plain_path)?;
@@ -697,9 +695,6 @@ fn read_gz(
     }
     Ok(ControlFlow::Continue(()))
 }
-
-/// Threads inflating one day's members, unless told otherwise.
-pub const MEMBER_THREADS: usize = 2;
 
 /// Inflates indexed members in order and feeds their contents through one line
 /// splitter (so a line may span members). With more than one thread, member `i` is

@@ -1,7 +1,7 @@
 //! `actlog stats`: per day and in total, records, JSON bytes, file sizes, compression
 //! ratio, first and last timestamp. Days are read in parallel with the light parse.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout::{FileKind, file_name, list_days};
 use crate::record::{LiteRecord, format_timestamp};
 use crate::scan::{Damage, Loc, Sink, scan_day};
@@ -112,41 +112,47 @@ impl Sink for Count<'_> {
     }
 }
 
-/// Reads every day of `dir`.
+/// Reads every day of `dir`, days in parallel as the thread policy allows.
 pub fn stats(dir: &Path) -> Result<Stats> {
-    let days: Vec<_> = list_days(dir)?.into_iter().collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let mut per_day: Vec<Option<Result<DayStats>>> = (0..days.len()).map(|_| None).collect();
-    let results = std::sync::Mutex::new(&mut per_day);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((day, files)) = days.get(i) else {
-                        return;
-                    };
-                    let result = day_stats(dir, *day, *files);
-                    if let Ok(mut r) = results.lock() {
-                        r[i] = Some(result);
-                    }
-                }
-            });
-        }
-    });
+    let days: Vec<NaiveDate> = list_days(dir)?.into_keys().collect();
+    let workers = crate::threads::threads()?.min(days.len());
+    let per_day: Vec<Result<DayStats>> = if workers <= 1 {
+        days.iter().map(|&day| day_stats(dir, day)).collect()
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<DayStats>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&day) = days.get(i) else {
+                                return mine;
+                            };
+                            mine.push((i, day_stats(dir, day)));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    };
     let mut stats = Stats::default();
-    for r in per_day {
-        let day = r.unwrap_or(Err(Error::Closed))?;
+    for day in per_day {
+        let day = day?;
         stats.total.add(&day);
         stats.days.push(day);
     }
     Ok(stats)
 }
 
-fn day_stats(dir: &Path, day: NaiveDate, files: crate::layout::DayFiles) -> Result<DayStats> {
+fn day_stats(dir: &Path, day: NaiveDate) -> Result<DayStats> {
     let size =
         |kind| std::fs::symlink_metadata(dir.join(file_name(day, kind))).map_or(0, |m| m.len());
     let mut stats = DayStats {
@@ -159,7 +165,6 @@ fn day_stats(dir: &Path, day: NaiveDate, files: crate::layout::DayFiles) -> Resu
     let _ = scan_day(
         dir,
         day,
-        files,
         false,
         &mut Count {
             stats: &mut stats,

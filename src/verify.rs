@@ -115,7 +115,7 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
         problems: &mut problems,
     };
     for (day, files) in list_days(dir)? {
-        let _ = scan_day(dir, day, files, false, &mut sink)?;
+        let _ = scan_day(dir, day, false, &mut sink)?;
         if files.plain {
             check_plain(dir, day, files.gzip, sink.problems)?;
         }

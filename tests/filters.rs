@@ -446,6 +446,8 @@ fn actlog_threads_is_checked_and_one_thread_spawns_none() {
         &["query", "-c", "-n", "5"],
         &["query", "-r", "-n", "5"],
         &["tail", "-n", "3"],
+        &["stats"],
+        &["verify"],
     ] {
         assert_eq!(clones("1", args), 0, "{args:?}");
     }
