@@ -52,7 +52,9 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     let parts: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
         .collect();
     let joined = parts.join(" ");
     let message = joined.strip_prefix("error: ").unwrap_or(&joined);

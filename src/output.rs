@@ -3,9 +3,9 @@
 
 use crate::record::{Record, format_timestamp};
 use std::borrow::Cow;
-use unicode_width::UnicodeWidthStr;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use unicode_width::UnicodeWidthStr;
 
 /// How records are printed (`-o`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -136,7 +136,8 @@ fn extra_text(r: &Record) -> String {
         }
         let shown = match value {
             serde_json::Value::String(s)
-                if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c == '=' || c == '"') =>
+                if !s.is_empty()
+                    && !s.contains(|c: char| c.is_whitespace() || c == '=' || c == '"') =>
             {
                 s.clone()
             }
