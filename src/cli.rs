@@ -15,18 +15,12 @@ pub const DEFAULT_DIR: &str = "./logs";
 #[derive(Debug, Parser)]
 #[command(name = "actlog", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// Log directory [default: ./logs]
+    /// Log directory [default: ./logs; for demo: ./demo-logs]
     #[arg(long, global = true, env = "ACTLOG_DIR", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
     /// Pretend the current time is TIME (RFC 3339), for tests and reproducible reports
-    #[arg(
-        long,
-        global = true,
-        env = "ACTLOG_NOW",
-        value_name = "TIME",
-        hide = true
-    )]
+    #[arg(long, global = true, env = "ACTLOG_NOW", value_name = "TIME")]
     pub now: Option<String>,
 
     /// What to do.
@@ -46,16 +40,17 @@ impl Cli {
 pub enum Command {
     /// Append one record, or JSON Lines from standard input with `append -`
     Append(AppendArgs),
-    /// Print matching records, oldest first
+    /// Print matching records in stored order: days ascending; within a day the compressed
+    /// file first, then the plain file; within a file, line order
     Query(QueryArgs),
-    /// Print the last N matching records; with -f, keep printing new ones
+    /// Print the last N matching records, in stored order; with -f, keep printing new ones
     Tail(TailArgs),
     /// Compress finished days and delete days older than --keep-days
     Maintain(MaintainArgs),
     /// Check every file; list each bad line or damaged file (exit 0 clean, 1 problems, 2 error)
     Verify(VerifyArgs),
     /// Days, records, bytes plain and compressed, first and last timestamp
-    Stats(VerifyArgs),
+    Stats(StatsArgs),
     /// Write a demo log directory from several processes at once and check every line
     Demo(DemoArgs),
     /// Serve the HTTP API (docs/openapi.yaml) for services that cannot link the library
@@ -90,10 +85,18 @@ pub struct ServeArgs {
     pub request_timeout: String,
 }
 
-/// `actlog verify` and `actlog stats`.
+/// `actlog verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Output: text (one problem per line) or json (one object per line)
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// `actlog stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Output: text (a header, a line per day, then the total) or json (one object: days and total)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 }
@@ -193,6 +196,11 @@ pub struct OutputArgs {
     /// Colour: auto (terminal only, not with NO_COLOR or TERM=dumb), always, never
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// CSV cells exactly as stored: no leading ' before cells starting with = + - @ tab CR,
+    /// no escaping of control characters and bidi overrides (still escaped on a terminal)
+    #[arg(long)]
+    pub csv_raw: bool,
 }
 
 /// `actlog query`.

@@ -2,7 +2,7 @@
 
 use actlog::cli::{
     AppendArgs, Cli, Command, DEFAULT_DIR, DemoArgs, MaintainArgs, OutputArgs, QueryArgs,
-    ReportFormat, ServeArgs, TailArgs, VerifyArgs,
+    ReportFormat, ServeArgs, StatsArgs, TailArgs, VerifyArgs,
 };
 use actlog::filter::Filter;
 use actlog::follow::{Follower, Waiter};
@@ -22,14 +22,65 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("actlog: {e:#}");
+            eprintln!("actlog: {}", one_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// `--help` and `--version` as clap prints them; any other parse error as one line on
+/// stderr (clap's own is several: the error, a usage line, a pointer to --help), exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+    }
+    let text = e.render().to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect();
+    let joined = parts.join(" ");
+    let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+    eprintln!("actlog: {message} (see --help)");
+    ExitCode::from(2)
+}
+
+/// The error and its causes on one line, each cause once: library errors already embed
+/// their source in their own text (`{path}: {op}: {source}`), so a cause whose text the
+/// line already holds is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    // A message from the operating system or a parser may hold a newline; the contract
+    // promises one line.
+    line.replace(['\n', '\r'], " ")
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
@@ -170,7 +221,7 @@ fn verify_cmd(dir: &Path, args: &VerifyArgs) -> Result<ExitCode> {
     })
 }
 
-fn stats_cmd(dir: &Path, args: &VerifyArgs) -> Result<ExitCode> {
+fn stats_cmd(dir: &Path, args: &StatsArgs) -> Result<ExitCode> {
     let stats = actlog::stats::stats(dir)?;
     let out = match args.format {
         ReportFormat::Json => format!("{}\n", serde_json::to_string(&stats)?),
@@ -286,6 +337,26 @@ fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<E
     })
 }
 
+/// A printer on standard output for the chosen format, cut to the terminal's width there.
+fn printer(o: &OutputArgs) -> Printer<BufWriter<io::StdoutLock<'static>>> {
+    let (format, color, tty) = output_choice(o);
+    Printer::new(BufWriter::new(io::stdout().lock()), format, color)
+        .on_terminal(tty)
+        .max_width(if tty { terminal_columns() } else { None })
+        .csv_raw(o.csv_raw)
+}
+
+/// The terminal's width in columns: from the terminal itself, else `COLUMNS`.
+fn terminal_columns() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the struct we pass.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if rc == 0 && size.ws_col > 0 {
+        return Some(usize::from(size.ws_col));
+    }
+    std::env::var("COLUMNS").ok()?.trim().parse().ok()
+}
+
 /// The output format and whether to colour, from the flags and the terminal.
 fn output_choice(o: &OutputArgs) -> (Format, bool, bool) {
     let tty = io::stdout().is_terminal();
@@ -321,7 +392,7 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
         reverse: args.reverse,
         strict: args.filters.strict,
     };
-    let (format, color, tty) = output_choice(&args.output);
+    let (format, _, tty) = output_choice(&args.output);
     let mut write_error = None;
     let outcome = if args.count {
         let outcome = query::count(dir, &q)?;
@@ -329,11 +400,17 @@ fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
         outcome
     } else if let Some(by) = &count_by {
         let (outcome, counts) = query::count_by(dir, &q, by)?;
-        write_error = print_counts(&mut io::stdout().lock(), counts.into_vec(), format, tty).err();
+        write_error = print_counts(
+            &mut io::stdout().lock(),
+            counts.into_vec(),
+            format,
+            tty,
+            args.output.csv_raw,
+        )
+        .err();
         outcome
     } else {
-        let mut printer =
-            Printer::new(BufWriter::new(io::stdout().lock()), format, color).on_terminal(tty);
+        let mut printer = printer(&args.output);
         let outcome = query::run(dir, &q, &mut printing(&mut printer, &mut write_error))?;
         if write_error.is_none() {
             write_error = printer.finish().err();
@@ -381,9 +458,7 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) ->
             ControlFlow::Continue(())
         })?;
     }
-    let (format, color, tty) = output_choice(&args.output);
-    let mut printer =
-        Printer::new(BufWriter::new(io::stdout().lock()), format, color).on_terminal(tty);
+    let mut printer = printer(&args.output);
     let mut write_error = None;
     for (line, r) in last.iter().rev() {
         if let Err(e) = printer.record(line, r) {

@@ -5,6 +5,7 @@ use crate::record::{Record, format_timestamp};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use unicode_width::UnicodeWidthStr;
 
 /// How records are printed (`-o`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -74,10 +75,81 @@ pub fn neutralise(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-const COLUMNS: [&str; 6] = ["TIMESTAMP", "USER", "ACTION", "IP", "DETAILS", "USER AGENT"];
+const COLUMNS: [&str; 7] = [
+    "TIMESTAMP",
+    "USER",
+    "ACTION",
+    "IP",
+    "DETAILS",
+    "USER AGENT",
+    "OTHER FIELDS",
+];
+
+/// Columns a terminal shows for `s`: wide characters count two, combining and other
+/// zero-width characters none (after [`neutralise`], no control character is left).
+pub fn display_width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
+}
+
+/// `s` cut to at most `max` columns, ending in `…` when anything was cut.
+pub fn cut_to_width(s: &str, max: usize) -> Cow<'_, str> {
+    if display_width(s) <= max {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(cut_with_ellipsis(s, max))
+    }
+}
+
+/// The longest prefix of `s` narrower than `max` columns, then `…` (nothing if `max` is 0).
+fn cut_with_ellipsis(s: &str, max: usize) -> String {
+    if max == 0 {
+        return String::new();
+    }
+    // A prefix's width is not always the sum of its characters' widths (emoji sequences),
+    // so prefixes are measured whole; the search is binary as values can be megabytes.
+    let fits = |end: usize| display_width(&s[..end]) < max;
+    let bounds: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
+    let (mut lo, mut hi) = (0usize, bounds.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(bounds[mid]) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    // Widths are not monotonic over prefixes; step back until the prefix really fits.
+    while lo > 0 && !fits(bounds[lo]) {
+        lo -= 1;
+    }
+    format!("{}…", &s[..bounds[lo]])
+}
+
+/// The record's fields that CONTRACT section 2 does not name, as `key=value` pairs
+/// (strings bare unless they hold a space, `=`, `"` or nothing; other values as JSON),
+/// neutralised.
+fn extra_text(r: &Record) -> String {
+    let mut out = String::new();
+    for (key, value) in &r.extra {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let shown = match value {
+            serde_json::Value::String(s)
+                if !s.is_empty()
+                    && !s.contains(|c: char| c.is_whitespace() || c == '=' || c == '"') =>
+            {
+                s.clone()
+            }
+            other => other.to_string(),
+        };
+        let _ = write!(out, "{}={}", neutralise(key), neutralise(&shown));
+    }
+    out
+}
 
 /// A record's cells for the pretty and table views, neutralised.
-fn cells(r: &Record) -> [String; 6] {
+fn cells(r: &Record) -> [String; 7] {
     let details = r
         .details
         .as_ref()
@@ -90,6 +162,7 @@ fn cells(r: &Record) -> [String; 6] {
         r.ip_address.map(|ip| ip.to_string()).unwrap_or_default(),
         neutralise(&details).into_owned(),
         neutralise(r.user_agent.as_deref().unwrap_or("")).into_owned(),
+        extra_text(r),
     ]
 }
 
@@ -103,23 +176,52 @@ pub struct Printer<W: Write> {
     color: bool,
     /// Output goes to a terminal: CSV fields are neutralised too.
     terminal: bool,
+    /// Columns of the terminal: pretty and table lines are cut to it.
+    max_width: Option<usize>,
+    /// `--csv-raw`: CSV cells exactly as stored.
+    csv_raw: bool,
     header_done: bool,
-    table_rows: Vec<[String; 6]>,
-    widths: Option<[usize; 6]>,
+    table_rows: Vec<[String; 7]>,
+    widths: Option<[usize; 7]>,
 }
 
-/// One CSV record (RFC 4180 quoting), with its line ending. On a terminal each field is
-/// neutralised first: CSV is data for programs, but shown on a screen it must not be able
-/// to drive the terminal.
-fn csv_line(fields: &[&str], terminal: bool) -> io::Result<Vec<u8>> {
+/// Whether a spreadsheet would read a cell starting so as a formula (OWASP CSV injection).
+fn formula_leading(s: &str) -> bool {
+    s.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// One CSV record (RFC 4180 quoting), with its line ending. Unless `raw`, each cell a
+/// spreadsheet would run as a formula gets a leading `'` (as OWASP recommends) and control
+/// characters, U+2028/U+2029 and bidi overrides are escaped as on a terminal. On a
+/// terminal they are always escaped: shown on a screen, CSV must not drive the terminal.
+fn csv_line(fields: &[&str], terminal: bool, raw: bool) -> io::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    if terminal {
-        w.write_record(fields.iter().map(|f| neutralise(f).into_owned()))?;
-    } else {
-        w.write_record(fields)?;
-    }
+    w.write_record(fields.iter().map(|f| {
+        let mut cell = String::with_capacity(f.len() + 1);
+        if !raw && formula_leading(f) {
+            cell.push('\'');
+        }
+        if !raw || terminal {
+            cell.push_str(&neutralise(f));
+        } else {
+            cell.push_str(f);
+        }
+        cell
+    }))?;
     w.into_inner().map_err(|e| io::Error::other(e.to_string()))
 }
+
+/// The CSV header: the contract's fields, then `extra` (the other fields as one JSON object).
+const CSV_HEADER: [&str; 8] = [
+    crate::record::FIELDS[0],
+    crate::record::FIELDS[1],
+    crate::record::FIELDS[2],
+    crate::record::FIELDS[3],
+    crate::record::FIELDS[4],
+    crate::record::FIELDS[5],
+    crate::record::FIELDS[6],
+    "extra",
+];
 
 impl<W: Write> Printer<W> {
     /// A printer writing to `out`.
@@ -129,6 +231,8 @@ impl<W: Write> Printer<W> {
             format,
             color,
             terminal: false,
+            max_width: None,
+            csv_raw: false,
             header_done: false,
             table_rows: Vec::new(),
             widths: None,
@@ -141,6 +245,19 @@ impl<W: Write> Printer<W> {
         self
     }
 
+    /// Cuts pretty and table lines to `columns` (the terminal's width), ending in `…`.
+    pub fn max_width(mut self, columns: Option<usize>) -> Self {
+        self.max_width = columns.filter(|&c| c > 0);
+        self
+    }
+
+    /// `--csv-raw`: CSV cells exactly as stored, no formula guard, no escapes (except on a
+    /// terminal, where control characters are still escaped).
+    pub fn csv_raw(mut self, raw: bool) -> Self {
+        self.csv_raw = raw;
+        self
+    }
+
     /// Prints one record, given its stored line.
     pub fn record(&mut self, line: &[u8], r: &Record) -> io::Result<()> {
         match self.format {
@@ -150,26 +267,37 @@ impl<W: Write> Printer<W> {
             }
             Format::Pretty => {
                 let c = cells(r);
+                // (colour, text, column width): a value at or over its width is still
+                // followed by one space, so columns never run together.
+                let mut parts: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(14);
+                for (i, (code, width)) in [("2", 25usize), ("1;36", 13), ("32", 21), ("33", 16)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let pad = width.saturating_sub(display_width(&c[i])).max(1);
+                    parts.push((code, Cow::Borrowed(c[i].as_str())));
+                    parts.push(("", Cow::Owned(" ".repeat(pad))));
+                }
+                parts.push(("", Cow::Borrowed(c[4].as_str())));
+                for (code, text) in [("2", &c[5]), ("35", &c[6])] {
+                    if !text.is_empty() {
+                        parts.push(("", Cow::Borrowed("  ")));
+                        parts.push((code, Cow::Borrowed(text.as_str())));
+                    }
+                }
+                while parts.last().is_some_and(|p| p.1.trim().is_empty()) {
+                    parts.pop();
+                }
+                let parts = cut_parts(parts, self.max_width);
                 let mut s = String::with_capacity(256);
-                let paint = |s: &mut String, code: &str, text: &str, width: usize, color: bool| {
-                    let pad = width.saturating_sub(text.chars().count());
-                    if color && !text.is_empty() {
+                for (code, text) in &parts {
+                    if self.color && !code.is_empty() && !text.is_empty() {
                         let _ = write!(s, "\x1b[{code}m{text}\x1b[0m");
                     } else {
                         s.push_str(text);
                     }
-                    s.extend(std::iter::repeat_n(' ', pad));
-                };
-                paint(&mut s, "2", &c[0], 25, self.color);
-                paint(&mut s, "1;36", &c[1], 13, self.color);
-                paint(&mut s, "32", &c[2], 21, self.color);
-                paint(&mut s, "33", &c[3], 16, self.color);
-                paint(&mut s, "0", &c[4], 0, false);
-                if !c[5].is_empty() {
-                    s.push_str("  ");
-                    paint(&mut s, "2", &c[5], 0, self.color);
                 }
-                writeln!(self.out, "{}", s.trim_end())
+                writeln!(self.out, "{s}")
             }
             Format::Table => {
                 self.table_rows.push(cells(r));
@@ -187,10 +315,14 @@ impl<W: Write> Printer<W> {
                 let ip = r.ip_address.map(|ip| ip.to_string()).unwrap_or_default();
                 let id = r.id.to_string();
                 let ts = format_timestamp(r.timestamp);
+                let extra = if r.extra.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::Value::Object(r.extra.clone()).to_string()
+                };
                 if !self.header_done {
                     self.header_done = true;
-                    self.out
-                        .write_all(&csv_line(&crate::record::FIELDS, false)?)?;
+                    self.out.write_all(&csv_line(&CSV_HEADER, false, true)?)?;
                 }
                 let fields = [
                     id.as_str(),
@@ -200,8 +332,10 @@ impl<W: Write> Printer<W> {
                     &details,
                     &ip,
                     r.user_agent.as_deref().unwrap_or(""),
+                    &extra,
                 ];
-                self.out.write_all(&csv_line(&fields, self.terminal)?)
+                self.out
+                    .write_all(&csv_line(&fields, self.terminal, self.csv_raw)?)
             }
         }
     }
@@ -210,10 +344,10 @@ impl<W: Write> Printer<W> {
         let widths = match self.widths {
             Some(w) => w,
             None => {
-                let mut w = COLUMNS.map(str::len);
+                let mut w = COLUMNS.map(display_width);
                 for row in &self.table_rows {
                     for (i, cell) in row.iter().enumerate() {
-                        w[i] = w[i].max(cell.chars().count());
+                        w[i] = w[i].max(display_width(cell));
                     }
                 }
                 self.widths = Some(w);
@@ -228,7 +362,7 @@ impl<W: Write> Printer<W> {
         Ok(())
     }
 
-    fn write_row(&mut self, row: &[String; 6], widths: &[usize; 6]) -> io::Result<()> {
+    fn write_row(&mut self, row: &[String; 7], widths: &[usize; 7]) -> io::Result<()> {
         let mut s = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i > 0 {
@@ -238,11 +372,15 @@ impl<W: Write> Printer<W> {
             if i + 1 < row.len() {
                 s.extend(std::iter::repeat_n(
                     ' ',
-                    widths[i].saturating_sub(cell.chars().count()),
+                    widths[i].saturating_sub(display_width(cell)),
                 ));
             }
         }
-        writeln!(self.out, "{}", s.trim_end())
+        let s = s.trim_end();
+        match self.max_width {
+            Some(max) => writeln!(self.out, "{}", cut_to_width(s, max)),
+            None => writeln!(self.out, "{s}"),
+        }
     }
 
     /// Prints what is still buffered (a short table) and flushes.
@@ -254,12 +392,41 @@ impl<W: Write> Printer<W> {
     }
 }
 
+/// Coloured parts of a line cut to `max` columns in all, the last one kept ending in `…`.
+fn cut_parts<'a>(
+    parts: Vec<(&'a str, Cow<'a, str>)>,
+    max: Option<usize>,
+) -> Vec<(&'a str, Cow<'a, str>)> {
+    let Some(max) = max else {
+        return parts;
+    };
+    let mut used = 0;
+    let mut out = Vec::with_capacity(parts.len());
+    let total: usize = parts.iter().map(|p| display_width(&p.1)).sum();
+    if total <= max {
+        return parts;
+    }
+    for (code, text) in parts {
+        let w = display_width(&text);
+        // Room for the `…` is kept: the line is known to be too long.
+        if used + w < max {
+            used += w;
+            out.push((code, text));
+        } else {
+            out.push((code, Cow::Owned(cut_with_ellipsis(&text, max - used))));
+            break;
+        }
+    }
+    out
+}
+
 /// Prints `--count-by` results, most frequent first (ties by value).
 pub fn print_counts(
     out: &mut dyn Write,
     counts: Vec<(Option<String>, u64)>,
     format: Format,
     terminal: bool,
+    csv_raw: bool,
 ) -> io::Result<()> {
     let mut counts = counts;
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -277,6 +444,7 @@ pub fn print_counts(
             Format::Csv => out.write_all(&csv_line(
                 &[value.as_deref().unwrap_or(""), &n.to_string()],
                 terminal,
+                csv_raw,
             )?)?,
             Format::Pretty | Format::Table => {
                 let shown = value

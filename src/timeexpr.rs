@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-const EXPECTED: &str = "expected RFC 3339 (2026-11-24T13:45:00Z or with an offset), a date (2026-11-24), a UTC date and time (2026-11-24 13:45 or 2026-11-24 13:45:12), @EPOCH, now, today, yesterday, tomorrow, or a relative time (15m, -2h, 7d ago)";
+const EXPECTED: &str = "expected RFC 3339 (2026-11-24T13:45:00Z or with an offset), a date (2026-11-24), a UTC date and time (2026-11-24 13:45, seconds optional), @EPOCH, now, today, yesterday, tomorrow, or a relative time (15m, -2h, 7d ago)";
 
 /// A text that is not a time of CONTRACT section 4; the message names the problem, the
 /// caller names the flag and the text (`--since "2026-11-31": no such date 2026-11-31`).

@@ -310,14 +310,23 @@ fn csv_quotes_as_rfc_4180() {
     );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "id,timestamp,username,action,details,ip_address,user_agent\n\
-         01937c3e-0000-7000-8000-000000000001,2026-11-22T08:00:00.000Z,alice,report.view,\"{\"\"reportId\"\":\"\"r-1\"\",\"\"durationMs\"\":120}\",203.0.113.7,Mozilla/5.0\n"
+        "id,timestamp,username,action,details,ip_address,user_agent,extra\n\
+         01937c3e-0000-7000-8000-000000000001,2026-11-22T08:00:00.000Z,alice,report.view,\"{\"\"reportId\"\":\"\"r-1\"\",\"\"durationMs\"\":120}\",203.0.113.7,Mozilla/5.0,\n"
+    );
+    let out = run(
+        "basic",
+        &["query", "-o", "csv", "--csv-raw", "--user", "eve"],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\"\u{1b}[31mRED\u{1b}[0m\nFAKE 2026 line\u{2028}x\u{7}\""),
+        "--csv-raw keeps data as is, quoted: {text:?}"
     );
     let out = run("basic", &["query", "-o", "csv", "--user", "eve"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("\"\u{1b}[31mRED\u{1b}[0m\nFAKE 2026 line\u{2028}x\u{7}\""),
-        "CSV keeps data as is, quoted: {text:?}"
+        text.contains(r"\e[31mRED\e[0m\nFAKE 2026 line\u{2028}x\u{0007}"),
+        "CSV to a file is escaped as on a terminal: {text:?}"
     );
 }
 
