@@ -325,4 +325,54 @@ mod tests {
             assert_eq!(Cursor::decode(text), None, "{text}");
         }
     }
+
+    /// Pages concatenated are one full query, in both orders, for every limit, with ids
+    /// repeated (retries) within and across days: the cursor never loops or skips.
+    #[test]
+    fn pages_concatenated_are_the_full_query_even_with_repeated_ids() {
+        let mut rng = fastrand::Rng::with_seed(19);
+        for round in 0..30 {
+            let t = tempfile::tempdir().unwrap();
+            let mut all = Vec::new();
+            for day in ["2026-11-22", "2026-11-23", "2026-11-24"] {
+                let n = rng.usize(0..8);
+                let mut text = String::new();
+                for k in 0..n {
+                    // Few distinct ids, so most repeat; `k` tells the copies apart.
+                    let id = rng.u32(0..3);
+                    text += &format!(
+                        "{{\"id\":\"01937c3e-0000-7000-8000-{id:012}\",\"timestamp\":\"{day}T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\",\"details\":{{\"k\":{k}}}}}\n"
+                    );
+                    all.push(format!("{day}/{k}"));
+                }
+                std::fs::write(t.path().join(format!("activity-{day}.json")), text).unwrap();
+            }
+            let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
+            let key = |l: &Vec<u8>| {
+                let r = crate::Record::parse_line(l).unwrap();
+                let k = &r.details.as_ref().unwrap()["k"];
+                format!("{}/{k}", r.timestamp.date_naive())
+            };
+            for oldest_first in [true, false] {
+                let mut want = all.clone();
+                if !oldest_first {
+                    want.reverse();
+                }
+                for limit in 1..=all.len().max(1) {
+                    let mut got = Vec::new();
+                    let mut cursor = None;
+                    for _ in 0..=all.len() + 1 {
+                        let p = page(t.path(), &filter, oldest_first, limit, cursor).unwrap();
+                        assert!(p.lines.len() <= limit);
+                        got.extend(p.lines.iter().map(key));
+                        cursor = p.next.map(|c| Cursor::decode(&c.encode()).unwrap());
+                        if cursor.is_none() {
+                            break;
+                        }
+                    }
+                    assert_eq!(got, want, "round {round}, oldest_first {oldest_first}, limit {limit}");
+                }
+            }
+        }
+    }
 }
