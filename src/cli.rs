@@ -106,7 +106,10 @@ pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
     }
-    if text.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err()) {
+    if text
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
         return Err("expected IP:PORT or HOST:PORT, e.g. 127.0.0.1:8417 or localhost:8417".into());
     }
     let addrs: Vec<std::net::SocketAddr> = text

@@ -370,7 +370,10 @@ mod tests {
                             break;
                         }
                     }
-                    assert_eq!(got, want, "round {round}, oldest_first {oldest_first}, limit {limit}");
+                    assert_eq!(
+                        got, want,
+                        "round {round}, oldest_first {oldest_first}, limit {limit}"
+                    );
                 }
             }
         }

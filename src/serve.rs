@@ -87,13 +87,11 @@ impl ApiError {
 /// file and what failed on it.
 fn store_error(e: &Error, writing: bool) -> ApiError {
     let mut inner = e;
-    loop {
-        match inner {
-            Error::Partial { source, .. }
-            | Error::Lost { source, .. }
-            | Error::InvalidAt { source, .. } => inner = source,
-            _ => break,
-        }
+    while let Error::Partial { source, .. }
+    | Error::Lost { source, .. }
+    | Error::InvalidAt { source, .. } = inner
+    {
+        inner = source;
     }
     let (path, op, errno) = match inner {
         Error::Io { path, op, source } => (Some(path), Some(*op), source.raw_os_error()),
@@ -429,11 +427,15 @@ async fn json_error_body(response: Response) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let mut message = String::from_utf8_lossy(&text).trim().to_owned();
     if message.is_empty() {
         message = match status {
-            StatusCode::REQUEST_TIMEOUT => "the request took longer than the server's request timeout".into(),
+            StatusCode::REQUEST_TIMEOUT => {
+                "the request took longer than the server's request timeout".into()
+            }
             s => s.canonical_reason().unwrap_or("error").to_lowercase(),
         };
     }
@@ -546,8 +548,14 @@ fn is_json(kind: Option<&header::HeaderValue>) -> bool {
     let Some(kind) = kind else {
         return false;
     };
-    let essence = kind.as_bytes().split(|&b| b == b';').next().unwrap_or_default();
-    essence.trim_ascii().eq_ignore_ascii_case(b"application/json")
+    let essence = kind
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default();
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/json")
 }
 
 fn invalid(index: usize, e: &Error) -> ApiError {
@@ -667,7 +675,9 @@ async fn query_page(state: Shared, raw: Option<&str>) -> std::result::Result<Res
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| bad_param("limit", format!("limit {text:?}: expected 1 to {MAX_PAGE}")))?,
+            .ok_or_else(|| {
+                bad_param("limit", format!("limit {text:?}: expected 1 to {MAX_PAGE}"))
+            })?,
     };
     let oldest_first = match p.order.as_deref() {
         None | Some("newest") => false,
@@ -799,5 +809,49 @@ mod tests {
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(e.body["index"], 1);
         assert_eq!(e.body["field"], "action");
+    }
+
+    #[test]
+    fn store_errors_are_5xx_naming_the_file_and_only_a_full_or_read_only_volume_on_a_write_is_503()
+    {
+        let io = |errno| {
+            Error::io(
+                "/logs/activity-2026-11-24.json",
+                "read",
+                std::io::Error::from_raw_os_error(errno),
+            )
+        };
+        let e = store_error(&io(libc::EACCES), false);
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.body["path"], "/logs/activity-2026-11-24.json");
+        assert_eq!(e.body["op"], "read");
+        assert_eq!(
+            store_error(&io(libc::EIO), true).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            store_error(&io(libc::ENOSPC), false).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        for errno in [libc::ENOSPC, libc::EROFS, libc::EDQUOT] {
+            let partial = Error::Partial {
+                written: 3,
+                total: 5,
+                source: Box::new(io(errno)),
+            };
+            let e = store_error(&partial, true);
+            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{errno}");
+            assert_eq!(e.body["path"], "/logs/activity-2026-11-24.json");
+        }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"BEARER   abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bearerabc"), None);
+        assert_eq!(bearer_token(b"Bearer"), None);
     }
 }
