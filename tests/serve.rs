@@ -1253,3 +1253,57 @@ fn an_unreadable_day_file_is_a_500_naming_it() {
         );
     }
 }
+
+/// A record POSTed twice with the client's own id (a retry) is returned twice and paging
+/// with `limit=1` moves past both copies to the older records, in both orders.
+#[test]
+fn paging_moves_past_a_record_stored_twice_with_the_same_id() {
+    let t = tempfile::tempdir().unwrap();
+    let server = Server::start(t.path(), &[]);
+    let agent = agent();
+    let id = "01937c3e-0000-7000-8000-00000000abcd";
+    let mut bodies = vec![json!({"username": "ü", "action": "a", "details": {"n": 0}})];
+    bodies.push(json!({"id": id, "username": "ü", "action": "a", "details": {"n": 1}}));
+    bodies.push(json!({"id": id, "username": "ü", "action": "a", "details": {"n": 1}}));
+    bodies.push(json!({"username": "ü", "action": "a", "details": {"n": 2}}));
+    for b in &bodies {
+        let (status, resp) = post(&agent, &server.url, &b.to_string(), None);
+        assert_eq!(status, 201, "{resp}");
+    }
+    let copies = stored(t.path()).iter().filter(|r| r["id"] == id).count();
+    assert_eq!(copies, 2, "the retry was not stored with the same id");
+    for (order, want) in [("newest", vec![2, 1, 1, 0]), ("oldest", vec![0, 1, 1, 2])] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10 {
+            let mut url = format!("{}/v1/activity?limit=1&order={order}", server.url);
+            if let Some(c) = &cursor {
+                url += &format!("&cursor={c}");
+            }
+            let (status, page) = get(&agent, &url);
+            assert_eq!(status, 200, "{page}");
+            for r in page["records"].as_array().unwrap() {
+                seen.push(r["details"]["n"].as_u64().unwrap());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, want, "{order}");
+    }
+    // A cursor of the version that looped is refused, saying so.
+    let (status, resp) = get(
+        &agent,
+        &format!(
+            "{}/v1/activity?cursor=c1.20261124.01937c3e000070008000000000000010",
+            server.url
+        ),
+    );
+    assert_eq!(status, 400, "{resp}");
+    assert_eq!(resp["parameter"], "cursor");
+    assert!(
+        resp["error"].as_str().unwrap().contains("older version"),
+        "{resp}"
+    );
+}
