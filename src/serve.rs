@@ -244,7 +244,10 @@ async fn serve_connections(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let conn = http.serve_connection(
+            hyper_util::rt::TokioIo::new(LenientTarget::new(stream)),
+            service,
+        );
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -263,6 +266,204 @@ async fn serve_connections(
     // Every connection holds a slot until it is done: all slots back means all answered.
     let all = u32::try_from(cap).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(all)).await;
+}
+
+/// Where [`LenientTarget`] is in the byte stream of requests.
+#[derive(Debug)]
+enum Framing {
+    /// In a request line, after `spaces` spaces; `started` once a byte other than CR/LF.
+    Line { spaces: u8, started: bool },
+    /// In the header block; `line` is the header line so far.
+    Headers {
+        line: Vec<u8>,
+        length: u64,
+        chunked: bool,
+    },
+    /// This many body bytes are still to come.
+    Body(u64),
+    /// Framing the stream cannot follow (chunked, oversized headers): bytes pass as they are.
+    Pass,
+}
+
+/// A connection whose request lines have bytes that URIs forbid (`<`, `>`, `"`, `{`, ...,
+/// non-ASCII) percent-encoded before hyper parses them, so that a query such as
+/// `where=details.durationMs>1990` typed into a URL works instead of getting hyper's
+/// empty 400. It follows `Content-Length` framing to find each request line and stops
+/// rewriting at the first chunked body.
+struct LenientTarget<T> {
+    inner: T,
+    framing: Framing,
+    /// Rewritten bytes not yet handed to hyper.
+    out: Vec<u8>,
+    taken: usize,
+}
+
+impl<T> LenientTarget<T> {
+    fn new(inner: T) -> Self {
+        LenientTarget {
+            inner,
+            framing: Framing::Line {
+                spaces: 0,
+                started: false,
+            },
+            out: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    /// Bytes of a request target that `http::Uri` refuses but a client may send raw.
+    fn needs_encoding(b: u8) -> bool {
+        !(b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b))
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        /// A header line longer than this: hyper refuses the request anyway.
+        const MAX_LINE: usize = 64 * 1024;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match &mut self.framing {
+                Framing::Line { spaces, started } => {
+                    i += 1;
+                    if !*started && (b == b'\r' || b == b'\n') {
+                        self.out.push(b);
+                        continue;
+                    }
+                    *started = true;
+                    match b {
+                        b'\n' => {
+                            self.out.push(b);
+                            self.framing = Framing::Headers {
+                                line: Vec::new(),
+                                length: 0,
+                                chunked: false,
+                            };
+                        }
+                        b' ' => {
+                            *spaces = spaces.saturating_add(1);
+                            self.out.push(b);
+                        }
+                        b'\r' => self.out.push(b),
+                        _ if *spaces == 1 && Self::needs_encoding(b) => {
+                            self.out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                        }
+                        _ => self.out.push(b),
+                    }
+                }
+                Framing::Headers {
+                    line,
+                    length,
+                    chunked,
+                } => {
+                    i += 1;
+                    self.out.push(b);
+                    if b != b'\n' {
+                        line.push(b);
+                        if line.len() > MAX_LINE {
+                            self.framing = Framing::Pass;
+                        }
+                        continue;
+                    }
+                    let text = line.trim_ascii();
+                    if text.is_empty() {
+                        self.framing = if *chunked {
+                            Framing::Pass
+                        } else if *length == 0 {
+                            Framing::Line {
+                                spaces: 0,
+                                started: false,
+                            }
+                        } else {
+                            Framing::Body(*length)
+                        };
+                        continue;
+                    }
+                    if let Some(colon) = text.iter().position(|&c| c == b':') {
+                        let (name, value) = (&text[..colon], text[colon + 1..].trim_ascii());
+                        if name.eq_ignore_ascii_case(b"content-length") {
+                            match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                                Some(n) => *length = n,
+                                // hyper refuses it; nothing after it can be followed.
+                                None => *chunked = true,
+                            }
+                        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                            *chunked = true;
+                        }
+                    }
+                    line.clear();
+                }
+                Framing::Body(left) => {
+                    let n = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len() - i);
+                    self.out.extend_from_slice(&bytes[i..i + n]);
+                    i += n;
+                    *left -= n as u64;
+                    if *left == 0 {
+                        self.framing = Framing::Line {
+                            spaces: 0,
+                            started: false,
+                        };
+                    }
+                }
+                Framing::Pass => {
+                    self.out.extend_from_slice(&bytes[i..]);
+                    i = bytes.len();
+                }
+            }
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for LenientTarget<T> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.taken == this.out.len() {
+            this.out.clear();
+            this.taken = 0;
+            let mut raw = [0u8; 8192];
+            let mut raw_buf = tokio::io::ReadBuf::new(&mut raw);
+            std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut raw_buf))?;
+            let filled = raw_buf.filled();
+            if filled.is_empty() {
+                return std::task::Poll::Ready(Ok(()));
+            }
+            let filled = filled.to_vec();
+            this.feed(&filled);
+        }
+        let n = (this.out.len() - this.taken).min(buf.remaining());
+        buf.put_slice(&this.out[this.taken..this.taken + n]);
+        this.taken += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for LenientTarget<T> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 async fn shutdown_signal() {
@@ -494,6 +695,15 @@ async fn post_records(
             .and_then(|l| l.parse::<u64>().ok())
             .is_none_or(|l| l > MAX_BODY_BYTES as u64)
     {
+        // A client that waits for `100 Continue` sends nothing more; one that is already
+        // sending its body gets it read and dropped, so that it can read this answer
+        // instead of a reset connection.
+        let waits = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !waits {
+            tokio::spawn(drain(body));
+        }
         return Err(ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             body: json!({
@@ -540,6 +750,23 @@ async fn post_records(
             Err(answer)
         }
     }
+}
+
+/// Reads and drops a refused request body, for at most a bounded size and time.
+async fn drain(body: Body) {
+    use tokio_stream::StreamExt;
+    const MOST: usize = 64 << 20;
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len();
+            if read > MOST {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Whether a `Content-Type` is `application/json`, with any parameters
@@ -853,5 +1080,23 @@ mod tests {
         assert_eq!(bearer_token(b"Basic abc"), None);
         assert_eq!(bearer_token(b"Bearerabc"), None);
         assert_eq!(bearer_token(b"Bearer"), None);
+    }
+
+    #[test]
+    fn only_request_targets_are_encoded_and_bodies_pass_untouched() {
+        let mut t = LenientTarget::new(());
+        let input = b"\r\nPOST /v1/activity?x=<1> HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a\">1}GET /v1?w=a>\xc3\xbc HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Fed a byte at a time, as a slow client would send it.
+        for b in input {
+            t.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&t.out),
+            "\r\nPOST /v1/activity?x=%3C1%3E HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a\">1}GET /v1?w=a%3E%C3%BC HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        let mut t = LenientTarget::new(());
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n<>x\r\n0\r\n\r\nGET /a> HTTP/1.1\r\n";
+        t.feed(chunked);
+        assert_eq!(t.out, chunked);
     }
 }

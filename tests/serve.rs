@@ -1307,3 +1307,66 @@ fn paging_moves_past_a_record_stored_twice_with_the_same_id() {
         "{resp}"
     );
 }
+
+/// `where=details.durationMs>1990` typed raw into a URL (and raw `<`, `"`, non-ASCII)
+/// works, on a keep-alive connection whose POST body holds the same bytes untouched.
+#[test]
+fn unencoded_operators_in_the_url_are_understood_and_bodies_are_left_alone() {
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    let server = Server::start(t.path(), &[]);
+    let addr = server.url.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(c.try_clone().unwrap());
+    let mut exchange = |request: &[u8]| -> (String, Value) {
+        c.write_all(request).unwrap();
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    };
+    let body = r#"[{"username":"ü <x>","action":"a","details":{"durationMs":2000,"s":"a>b \" {}"}},{"username":"v","action":"a","details":{"durationMs":10}}]"#;
+    let (status, resp) = exchange(
+        format!(
+            "POST /v1/activity HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(status.starts_with("HTTP/1.1 201"), "{status} {resp}");
+    for (query, want) in [
+        ("where=details.durationMs>1990", "ü <x>"),
+        ("where=details.durationMs<1990", "v"),
+        ("grep=\"a>b", "ü <x>"),
+        ("user=ü <x>", "ü <x>"),
+    ] {
+        // A raw space would end the target: it is the one byte a client must encode.
+        let target = query.replace(' ', "%20");
+        let (status, resp) =
+            exchange(format!("GET /v1/activity?{target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "{query}: {status} {resp}"
+        );
+        let records = resp["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{query}: {resp}");
+        assert_eq!(records[0]["username"], want, "{query}: {resp}");
+    }
+    // The body went in byte for byte.
+    let records = stored(t.path());
+    assert_eq!(records[0]["details"]["s"], "a>b \" {}");
+    assert_eq!(records[0]["username"], "ü <x>");
+}
