@@ -68,7 +68,8 @@ pub struct ServeArgs {
         long,
         value_name = "ADDR",
         env = "ACTLOG_LISTEN",
-        default_value = "127.0.0.1:8417"
+        default_value = "127.0.0.1:8417",
+        value_parser = parse_listen
     )]
     pub listen: std::net::SocketAddr,
 
@@ -83,6 +84,39 @@ pub struct ServeArgs {
     /// Longest a request (other than a stream) may take before it is answered 408 (e.g. 30s)
     #[arg(long, value_name = "INTERVAL", default_value = "30s")]
     pub request_timeout: String,
+
+    /// Longest a connection may take to send a request's headers, or stay idle between requests, before it is closed (e.g. 10s)
+    #[arg(long, value_name = "INTERVAL", default_value = "10s")]
+    pub header_timeout: String,
+
+    /// Most connections served at once (at most half the open-file limit); more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+/// Parses `--listen`: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (e.g. `localhost:8417`),
+/// a host name taking its first address, IPv4 preferred.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if text
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return Err("expected IP:PORT or HOST:PORT, e.g. 127.0.0.1:8417 or localhost:8417".into());
+    }
+    let addrs: Vec<std::net::SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve the host: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| "the host has no address".to_owned())
 }
 
 /// `actlog verify`.

@@ -103,6 +103,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 fn serve_cmd(dir: &Path, args: &ServeArgs) -> Result<ExitCode> {
     let request_timeout = parse_interval(&args.request_timeout)
         .map_err(|e| anyhow!("--request-timeout {:?}: {e}", args.request_timeout))?;
+    let header_timeout = parse_interval(&args.header_timeout)
+        .map_err(|e| anyhow!("--header-timeout {:?}: {e}", args.header_timeout))?;
     let token = args
         .token_file
         .as_deref()
@@ -125,6 +127,8 @@ fn serve_cmd(dir: &Path, args: &ServeArgs) -> Result<ExitCode> {
         listen: args.listen,
         token,
         request_timeout,
+        header_timeout,
+        max_connections: args.max_connections as usize,
     };
     actlog::serve::run(&store, &options, |addr| {
         eprintln!("actlog: serving {} on http://{addr}", dir.display());

@@ -1,16 +1,18 @@
 //! Paged queries with a cursor that stays correct while records keep arriving.
 //!
-//! A cursor names the last record a page returned: its UTC day and its id. The next page
-//! reads that day (and the ones beyond it, in the page's direction) in stored order, skips
-//! up to and including that record, and goes on. New records are only ever appended at
-//! the newest end of a day, and maintenance keeps a day's stored order when it compresses
-//! it, so no record is skipped or repeated between pages; a day deleted by retention in
-//! between simply has nothing left to return.
+//! A cursor names the last record a page returned by position: its UTC day, its id, and
+//! how many matching records of that day with the same id are stored before it. Ids are
+//! not unique (a client retrying a POST with its own id stores the record twice), so the
+//! id alone cannot say where a page ended; the count can, and it does not change when
+//! records are appended (only ever at the newest end of a day) or when maintenance
+//! compresses a day (which keeps its stored order). A day deleted by retention in between
+//! simply has nothing left to return.
 
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::query::{self, Outcome, Query};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
 use std::path::Path;
 use uuid::Uuid;
@@ -22,18 +24,25 @@ pub struct Cursor {
     pub day: NaiveDate,
     /// The record's id.
     pub id: Uuid,
+    /// Matching records of that day with the same id stored before it.
+    pub before: u32,
 }
 
 /// Cursor text starts with this, so a cursor from another version is refused clearly.
-const CURSOR_VERSION: &str = "c1";
+const CURSOR_VERSION: &str = "c2";
+
+/// The version of cursors that named a record by day and id only (which loops on a
+/// repeated id); they are refused with their own message.
+pub const OLD_CURSOR_VERSION: &str = "c1";
 
 impl Cursor {
     /// The opaque text handed to clients.
     pub fn encode(&self) -> String {
         format!(
-            "{CURSOR_VERSION}.{}.{}",
+            "{CURSOR_VERSION}.{}.{}.{}",
             self.day.format("%Y%m%d"),
-            self.id.simple()
+            self.id.simple(),
+            self.before
         )
     }
 
@@ -45,7 +54,13 @@ impl Cursor {
         }
         let day = NaiveDate::parse_from_str(parts.next()?, "%Y%m%d").ok()?;
         let id = Uuid::try_parse(parts.next()?).ok()?;
-        parts.next().is_none().then_some(Cursor { day, id })
+        let before = parts.next()?;
+        // Only the digits `encode` writes: no sign, no spaces.
+        if !before.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let before = before.parse().ok()?;
+        parts.next().is_none().then_some(Cursor { day, id, before })
     }
 }
 
@@ -60,6 +75,37 @@ pub struct Page {
     pub outcome: Outcome,
 }
 
+/// Counts, per day, how many records of each id have been seen in stored order.
+#[derive(Default)]
+struct Occurrences {
+    day: Option<NaiveDate>,
+    seen: HashMap<Uuid, u32>,
+}
+
+impl Occurrences {
+    /// The record's position among its day's records with its id, counting it.
+    fn next(&mut self, day: NaiveDate, id: Uuid) -> u32 {
+        if self.day != Some(day) {
+            self.day = Some(day);
+            self.seen.clear();
+        }
+        let n = self.seen.entry(id).or_insert(0);
+        let before = *n;
+        *n = n.saturating_add(1);
+        before
+    }
+}
+
+fn day_start(day: NaiveDate) -> Option<DateTime<Utc>> {
+    day.and_hms_opt(0, 0, 0).map(|t| Utc.from_utc_datetime(&t))
+}
+
+fn merge(into: &mut Outcome, more: Outcome) {
+    into.matched += more.matched;
+    into.damaged += more.damaged;
+    into.damage.extend(more.damage);
+}
+
 /// Reads up to `limit` records matching `filter`, newest first unless `oldest_first`,
 /// after `cursor` if given.
 pub fn page(
@@ -69,36 +115,35 @@ pub fn page(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page> {
+    if oldest_first {
+        oldest_page(dir, filter, limit, cursor)
+    } else {
+        newest_page(dir, filter, limit, cursor)
+    }
+}
+
+fn oldest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>) -> Result<Page> {
     let mut filter = filter.clone();
     if let Some(c) = cursor {
-        // Only the cursor's day and the days beyond it can hold the rest.
-        let start = Utc.from_utc_datetime(&c.day.and_hms_opt(0, 0, 0).unwrap_or_default());
-        filter = if oldest_first {
-            filter.narrowed(Some(start), None)
-        } else {
-            let end = c
-                .day
-                .succ_opt()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| Utc.from_utc_datetime(&t));
-            filter.narrowed(None, end)
-        };
+        // Only the cursor's day and the days after it can hold the rest.
+        filter = filter.narrowed(day_start(c.day), None);
     }
     let q = Query {
         filter,
         limit: None,
-        reverse: !oldest_first,
+        reverse: false,
         strict: false,
     };
     let mut page = Page::default();
-    let mut last: Option<Cursor> = None;
-    // Skipping until the cursor's record has gone by.
+    let mut counts = Occurrences::default();
     let mut skipping = cursor;
     let mut more = false;
     page.outcome = query::run(dir, &q, &mut |line, r| {
+        let day = r.timestamp.date_naive();
+        let before = counts.next(day, r.id);
         if let Some(c) = skipping {
-            if r.timestamp.date_naive() == c.day {
-                if r.id == c.id {
+            if day == c.day {
+                if r.id == c.id && before == c.before {
                     skipping = None;
                 }
                 return ControlFlow::Continue(());
@@ -111,15 +156,112 @@ pub fn page(
             return ControlFlow::Break(());
         }
         page.lines.push(line.to_vec());
-        last = Some(Cursor {
-            day: r.timestamp.date_naive(),
+        page.next = Some(Cursor {
+            day,
             id: r.id,
+            before,
         });
         ControlFlow::Continue(())
     })?;
-    if more {
-        page.next = last;
+    if !more {
+        page.next = None;
     }
+    Ok(page)
+}
+
+/// A record read ahead in stored order, waiting to be returned newest first.
+struct Held {
+    line: Vec<u8>,
+    cursor: Cursor,
+}
+
+fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>) -> Result<Page> {
+    let mut page = Page::default();
+    let mut older_than = None;
+    if let Some(c) = cursor {
+        // The cursor's day is read in stored order up to the cursor's record, so its
+        // position is counted as it was given; the `limit + 1` records just before it are
+        // kept, newest last.
+        let end = c.day.succ_opt().and_then(day_start);
+        let q = Query {
+            filter: filter.clone().narrowed(day_start(c.day), end),
+            limit: None,
+            reverse: false,
+            strict: false,
+        };
+        let mut counts = Occurrences::default();
+        let mut held: VecDeque<Held> = VecDeque::with_capacity(limit + 1);
+        page.outcome = query::run(dir, &q, &mut |line, r| {
+            let day = r.timestamp.date_naive();
+            let before = counts.next(day, r.id);
+            if r.id == c.id && before == c.before {
+                return ControlFlow::Break(());
+            }
+            if held.len() == limit + 1 {
+                held.pop_front();
+            }
+            held.push_back(Held {
+                line: line.to_vec(),
+                cursor: Cursor {
+                    day,
+                    id: r.id,
+                    before,
+                },
+            });
+            ControlFlow::Continue(())
+        })?;
+        if held.len() > limit {
+            for h in held.iter().skip(1).rev() {
+                page.lines.push(h.line.clone());
+                page.next = Some(h.cursor);
+            }
+            return Ok(page);
+        }
+        for h in held.into_iter().rev() {
+            page.lines.push(h.line);
+            page.next = Some(h.cursor);
+        }
+        older_than = Some(day_start(c.day));
+    }
+    let mut filter = filter.clone();
+    if let Some(until) = older_than {
+        filter = filter.narrowed(None, until);
+    }
+    let q = Query {
+        filter,
+        limit: None,
+        reverse: true,
+        strict: false,
+    };
+    // The last record's count of same-id records stored before it is known only once
+    // the rest of its day has been read, newest first.
+    let mut last: Option<(NaiveDate, Uuid, u32)> = None;
+    let mut more = false;
+    let outcome = query::run(dir, &q, &mut |line, r| {
+        let day = r.timestamp.date_naive();
+        if page.lines.len() == limit {
+            more = true;
+            match &mut last {
+                Some((d, id, before)) if *d == day => {
+                    if r.id == *id {
+                        *before += 1;
+                    }
+                    return ControlFlow::Continue(());
+                }
+                _ => return ControlFlow::Break(()),
+            }
+        }
+        page.lines.push(line.to_vec());
+        last = Some((day, r.id, 0));
+        ControlFlow::Continue(())
+    })?;
+    merge(&mut page.outcome, outcome);
+    page.next = match last {
+        Some((day, id, before)) if more => Some(Cursor { day, id, before }),
+        // The page was filled from the cursor's day alone and nothing is older.
+        _ if more => page.next,
+        _ => None,
+    };
     Ok(page)
 }
 
@@ -171,11 +313,69 @@ mod tests {
         for text in [
             "",
             "c1",
+            "c3.20261124.01937c3e000070008000000000000010.0",
             "c2.20261124.01937c3e000070008000000000000010",
+            "c2.20261124.01937c3e000070008000000000000010.+1",
+            "c2.20261124.01937c3e000070008000000000000010.-1",
             "c1.2026-11-24.x",
-            "c1.20261124.01937c3e000070008000000000000010.x",
+            "c1.20261124.01937c3e000070008000000000000010",
+            "c2.20261124.01937c3e000070008000000000000010.x",
+            "c2.20261124.01937c3e000070008000000000000010.0.0",
         ] {
             assert_eq!(Cursor::decode(text), None, "{text}");
+        }
+    }
+
+    /// Pages concatenated are one full query, in both orders, for every limit, with ids
+    /// repeated (retries) within and across days: the cursor never loops or skips.
+    #[test]
+    fn pages_concatenated_are_the_full_query_even_with_repeated_ids() {
+        let mut rng = fastrand::Rng::with_seed(19);
+        for round in 0..30 {
+            let t = tempfile::tempdir().unwrap();
+            let mut all = Vec::new();
+            for day in ["2026-11-22", "2026-11-23", "2026-11-24"] {
+                let n = rng.usize(0..8);
+                let mut text = String::new();
+                for k in 0..n {
+                    // Few distinct ids, so most repeat; `k` tells the copies apart.
+                    let id = rng.u32(0..3);
+                    text += &format!(
+                        "{{\"id\":\"01937c3e-0000-7000-8000-{id:012}\",\"timestamp\":\"{day}T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\",\"details\":{{\"k\":{k}}}}}\n"
+                    );
+                    all.push(format!("{day}/{k}"));
+                }
+                std::fs::write(t.path().join(format!("activity-{day}.json")), text).unwrap();
+            }
+            let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
+            let key = |l: &Vec<u8>| {
+                let r = crate::Record::parse_line(l).unwrap();
+                let k = &r.details.as_ref().unwrap()["k"];
+                format!("{}/{k}", r.timestamp.date_naive())
+            };
+            for oldest_first in [true, false] {
+                let mut want = all.clone();
+                if !oldest_first {
+                    want.reverse();
+                }
+                for limit in 1..=all.len().max(1) {
+                    let mut got = Vec::new();
+                    let mut cursor = None;
+                    for _ in 0..=all.len() + 1 {
+                        let p = page(t.path(), &filter, oldest_first, limit, cursor).unwrap();
+                        assert!(p.lines.len() <= limit);
+                        got.extend(p.lines.iter().map(key));
+                        cursor = p.next.map(|c| Cursor::decode(&c.encode()).unwrap());
+                        if cursor.is_none() {
+                            break;
+                        }
+                    }
+                    assert_eq!(
+                        got, want,
+                        "round {round}, oldest_first {oldest_first}, limit {limit}"
+                    );
+                }
+            }
         }
     }
 }

@@ -47,6 +47,11 @@ pub struct ServeOptions {
     pub token: Option<Vec<u8>>,
     /// Longest a request (other than a stream) may take before it is answered 408.
     pub request_timeout: Duration,
+    /// Longest a connection may take to send a request's headers, or stay idle between
+    /// requests, before it is closed.
+    pub header_timeout: Duration,
+    /// Most connections served at once (further ones wait to be accepted).
+    pub max_connections: usize,
 }
 
 /// What every handler shares.
@@ -74,6 +79,53 @@ impl ApiError {
             status,
             body: json!({ "error": message.into() }),
         }
+    }
+}
+
+/// The answer for an error of the store (not of the request): 503 when the volume is
+/// full or read-only on a write (retrying later can work), else 500; the body names the
+/// file and what failed on it.
+fn store_error(e: &Error, writing: bool) -> ApiError {
+    let mut inner = e;
+    while let Error::Partial { source, .. }
+    | Error::Lost { source, .. }
+    | Error::InvalidAt { source, .. } = inner
+    {
+        inner = source;
+    }
+    let (path, op, errno) = match inner {
+        Error::Io { path, op, source } => (Some(path), Some(*op), source.raw_os_error()),
+        Error::Lock { path, source } => (Some(path), Some("lock"), source.raw_os_error()),
+        Error::Symlink { path }
+        | Error::HardLinked { path, .. }
+        | Error::NotRegular { path }
+        | Error::Unstable { path, .. } => (Some(path), None, None),
+        _ => (None, None, None),
+    };
+    let unavailable = matches!(inner, Error::Closed)
+        || (writing && matches!(errno, Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)));
+    let mut body = json!({ "error": e.to_string() });
+    if let Some(path) = path {
+        body["path"] = json!(path.to_string_lossy());
+    }
+    if let Some(op) = op {
+        body["op"] = json!(op);
+    }
+    ApiError {
+        status: if unavailable {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        },
+        body,
+    }
+}
+
+/// A 400 about query parameter `name`.
+fn bad_param(name: &str, message: String) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        body: json!({ "error": message, "parameter": name }),
     }
 }
 
@@ -114,7 +166,7 @@ pub fn run(store: &Store, options: &ServeOptions, ready: impl FnOnce(SocketAddr)
         closing: AtomicBool::new(false),
     });
     let listen = options.listen;
-    let served = runtime.block_on(async {
+    let served: Result<()> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| Error::io(format!("listen address {listen}"), "bind", e))?;
@@ -122,20 +174,296 @@ pub fn run(store: &Store, options: &ServeOptions, ready: impl FnOnce(SocketAddr)
             .local_addr()
             .map_err(|e| Error::io(format!("listen address {listen}"), "bind", e))?;
         ready(bound);
-        let closing = state.clone();
-        axum::serve(listener, router(state.clone(), options.request_timeout))
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                closing.closing.store(true, Ordering::SeqCst);
-            })
-            .await
-            .map_err(|e| Error::io(format!("listen address {listen}"), "serve", e))
+        let app = router(state.clone(), options.request_timeout);
+        serve_connections(listener, app, options, &state).await;
+        Ok(())
     });
     // Every request has been answered; buffered records go to disk before we exit.
     let flushed = state.writer.flush();
     runtime.shutdown_timeout(Duration::from_secs(5));
     served?;
     flushed
+}
+
+/// The most connections served at once: `max` but at most half the file descriptors the
+/// process may open, so that day files, the lock and the probe always have some left.
+fn connection_cap(max: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) writes only into the struct we pass.
+    let fds = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    };
+    max.min(fds / 2).max(1)
+}
+
+/// Accepts connections until shutdown and serves each one over HTTP/1.1 with a header
+/// timeout (which also closes idle keep-alive connections) and a cap on how many are open,
+/// then lets the open ones finish their requests.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    options: &ServeOptions,
+    state: &Shared,
+) {
+    let cap = connection_cap(options.max_connections);
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .keep_alive(true);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        // Waiting for a free slot leaves further clients in the kernel's backlog, where
+        // they cost this process no file descriptor.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors (or a client that reset before accept): the
+                // slow connections being cut frees them, so try again shortly.
+                Err(_) => {
+                    drop(slot);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = http.serve_connection(
+            hyper_util::rt::TokioIo::new(LenientTarget::new(stream)),
+            service,
+        );
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    state.closing.store(true, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    // Every connection holds a slot until it is done: all slots back means all answered.
+    let all = u32::try_from(cap).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(all)).await;
+}
+
+/// Where [`LenientTarget`] is in the byte stream of requests.
+#[derive(Debug)]
+enum Framing {
+    /// In a request line, after `spaces` spaces; `started` once a byte other than CR/LF.
+    Line { spaces: u8, started: bool },
+    /// In the header block; `line` is the header line so far.
+    Headers {
+        line: Vec<u8>,
+        length: u64,
+        chunked: bool,
+    },
+    /// This many body bytes are still to come.
+    Body(u64),
+    /// Framing the stream cannot follow (chunked, oversized headers): bytes pass as they are.
+    Pass,
+}
+
+/// A connection whose request lines have bytes that URIs forbid (`<`, `>`, `"`, `{`, ...,
+/// non-ASCII) percent-encoded before hyper parses them, so that a query such as
+/// `where=details.durationMs>1990` typed into a URL works instead of getting hyper's
+/// empty 400. It follows `Content-Length` framing to find each request line and stops
+/// rewriting at the first chunked body.
+struct LenientTarget<T> {
+    inner: T,
+    framing: Framing,
+    /// Rewritten bytes not yet handed to hyper.
+    out: Vec<u8>,
+    taken: usize,
+}
+
+impl<T> LenientTarget<T> {
+    fn new(inner: T) -> Self {
+        LenientTarget {
+            inner,
+            framing: Framing::Line {
+                spaces: 0,
+                started: false,
+            },
+            out: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    /// Bytes of a request target that `http::Uri` refuses but a client may send raw.
+    fn needs_encoding(b: u8) -> bool {
+        !(b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b))
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        /// A header line longer than this: hyper refuses the request anyway.
+        const MAX_LINE: usize = 64 * 1024;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match &mut self.framing {
+                Framing::Line { spaces, started } => {
+                    i += 1;
+                    if !*started && (b == b'\r' || b == b'\n') {
+                        self.out.push(b);
+                        continue;
+                    }
+                    *started = true;
+                    match b {
+                        b'\n' => {
+                            self.out.push(b);
+                            self.framing = Framing::Headers {
+                                line: Vec::new(),
+                                length: 0,
+                                chunked: false,
+                            };
+                        }
+                        b' ' => {
+                            *spaces = spaces.saturating_add(1);
+                            self.out.push(b);
+                        }
+                        b'\r' => self.out.push(b),
+                        _ if *spaces == 1 && Self::needs_encoding(b) => {
+                            self.out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                        }
+                        _ => self.out.push(b),
+                    }
+                }
+                Framing::Headers {
+                    line,
+                    length,
+                    chunked,
+                } => {
+                    i += 1;
+                    self.out.push(b);
+                    if b != b'\n' {
+                        line.push(b);
+                        if line.len() > MAX_LINE {
+                            self.framing = Framing::Pass;
+                        }
+                        continue;
+                    }
+                    let text = line.trim_ascii();
+                    if text.is_empty() {
+                        self.framing = if *chunked {
+                            Framing::Pass
+                        } else if *length == 0 {
+                            Framing::Line {
+                                spaces: 0,
+                                started: false,
+                            }
+                        } else {
+                            Framing::Body(*length)
+                        };
+                        continue;
+                    }
+                    if let Some(colon) = text.iter().position(|&c| c == b':') {
+                        let (name, value) = (&text[..colon], text[colon + 1..].trim_ascii());
+                        if name.eq_ignore_ascii_case(b"content-length") {
+                            match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                                Some(n) => *length = n,
+                                // hyper refuses it; nothing after it can be followed.
+                                None => *chunked = true,
+                            }
+                        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                            *chunked = true;
+                        }
+                    }
+                    line.clear();
+                }
+                Framing::Body(left) => {
+                    let n = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len() - i);
+                    self.out.extend_from_slice(&bytes[i..i + n]);
+                    i += n;
+                    *left -= n as u64;
+                    if *left == 0 {
+                        self.framing = Framing::Line {
+                            spaces: 0,
+                            started: false,
+                        };
+                    }
+                }
+                Framing::Pass => {
+                    self.out.extend_from_slice(&bytes[i..]);
+                    i = bytes.len();
+                }
+            }
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for LenientTarget<T> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.taken == this.out.len() {
+            this.out.clear();
+            this.taken = 0;
+            let mut raw = [0u8; 8192];
+            let mut raw_buf = tokio::io::ReadBuf::new(&mut raw);
+            std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut raw_buf))?;
+            let filled = raw_buf.filled();
+            if filled.is_empty() {
+                return std::task::Poll::Ready(Ok(()));
+            }
+            let filled = filled.to_vec();
+            this.feed(&filled);
+        }
+        let n = (this.out.len() - this.taken).min(buf.remaining());
+        buf.put_slice(&this.out[this.taken..this.taken + n]);
+        this.taken += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for LenientTarget<T> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 async fn shutdown_signal() {
@@ -171,6 +499,9 @@ fn router(state: Shared, timeout: Duration) -> Router {
         .route("/readyz", get(readyz))
         .merge(api)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Whatever answers an error without a body (a timeout, a rejection) gets one.
+        .layer(middleware::map_response(json_error_body))
         // The body limit is enforced (with a JSON answer) by `post_activity` itself.
         .layer(DefaultBodyLimit::disable())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -189,7 +520,7 @@ async fn authorize(State(state): State<Shared>, request: Request, next: Next) ->
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .and_then(|v| bearer_token(v.as_bytes()))
         .unwrap_or_default();
     if token_matches(token, given) {
         next.run(request).await
@@ -202,6 +533,16 @@ async fn authorize(State(state): State<Shared>, request: Request, next: Next) ->
         );
         r
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// and may be followed by several spaces (RFC 9110, section 11.1).
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, rest) = value.split_at(space);
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| rest.trim_ascii())
 }
 
 /// Compares every byte of the expected token whatever the given one is, so neither a
@@ -232,8 +573,14 @@ async fn readyz(State(state): State<Shared>) -> Response {
     }
 }
 
-/// The directory takes a file opened for writing and a lock on it.
+/// Bytes the readiness probe writes: one page, what the smallest record append needs when
+/// a day file's last block is full.
+const PROBE_BYTES: usize = 4096;
+
+/// The directory takes a file opened for writing, a lock on it, and a write of
+/// [`PROBE_BYTES`] (so a full or read-only volume is "not ready" as POSTs would find).
 fn check_ready(dir: &Path) -> Result<()> {
+    use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(".readyz.lock");
     let file = std::fs::OpenOptions::new()
@@ -246,9 +593,59 @@ fn check_ready(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(&path, "open for writing", e))?;
     match file.try_lock() {
         // Another pod checking at the same moment holds it: locks work.
-        Ok(()) | Err(std::fs::TryLockError::WouldBlock) => Ok(()),
-        Err(std::fs::TryLockError::Error(source)) => Err(Error::Lock { path, source }),
+        Ok(()) | Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(source)) => return Err(Error::Lock { path, source }),
     }
+    let probe = [b'\n'; PROBE_BYTES];
+    let written = (&file).write_all(&probe).and_then(|()| file.sync_data());
+    // The space is given back whether or not the write fitted.
+    let emptied = file.set_len(0);
+    written.map_err(|e| Error::io(&path, "write a readiness probe to", e))?;
+    emptied.map_err(|e| Error::io(&path, "truncate", e))
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// Gives a JSON body to an error answer that has none (408 from the timeout layer,
+/// an extractor's plain-text rejection).
+async fn json_error_body(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut message = String::from_utf8_lossy(&text).trim().to_owned();
+    if message.is_empty() {
+        message = match status {
+            StatusCode::REQUEST_TIMEOUT => {
+                "the request took longer than the server's request timeout".into()
+            }
+            s => s.canonical_reason().unwrap_or("error").to_lowercase(),
+        };
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(json!({ "error": message }).to_string()))
 }
 
 async fn not_found(request: Request) -> Response {
@@ -263,9 +660,7 @@ async fn get_stats(State(state): State<Shared>) -> Response {
     let dir = state.dir.clone();
     match tokio::task::spawn_blocking(move || crate::stats::stats(&dir)).await {
         Ok(Ok(stats)) => axum::Json(stats).into_response(),
-        Ok(Err(e)) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
-        }
+        Ok(Err(e)) => store_error(&e, false).into_response(),
         Err(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "stats failed").into_response(),
     }
 }
@@ -283,13 +678,39 @@ async fn post_records(
     headers: &HeaderMap,
     body: Body,
 ) -> std::result::Result<Response, ApiError> {
-    if let Some(kind) = headers.get(header::CONTENT_TYPE)
-        && !kind.as_bytes().starts_with(b"application/json")
+    if !is_json(headers.get(header::CONTENT_TYPE)) {
+        return Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            body: json!({
+                "error": "the body must be sent with Content-Type: application/json",
+                "header": "content-type",
+            }),
+        });
+    }
+    // Refused before reading (and before `100 Continue`): the client need not send it.
+    if let Some(length) = headers.get(header::CONTENT_LENGTH)
+        && length
+            .to_str()
+            .ok()
+            .and_then(|l| l.parse::<u64>().ok())
+            .is_none_or(|l| l > MAX_BODY_BYTES as u64)
     {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be application/json",
-        ));
+        // A client that waits for `100 Continue` sends nothing more; one that is already
+        // sending its body gets it read and dropped, so that it can read this answer
+        // instead of a reset connection.
+        let waits = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !waits {
+            tokio::spawn(drain(body));
+        }
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            body: json!({
+                "error": format!("Content-Length {:?} is over {MAX_BODY_BYTES} bytes; send fewer records per request", String::from_utf8_lossy(length.as_bytes())),
+                "header": "content-length",
+            }),
+        });
     }
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -321,16 +742,47 @@ async fn post_records(
         Err(e) => {
             // Records of several days are written one day at a time; a failure after the
             // first day leaves a prefix written, which the client must not send again.
-            let mut body = json!({ "error": e.to_string(), "written": e.written() });
+            let mut answer = store_error(&e, true);
+            answer.body["written"] = json!(e.written());
             if let Error::Partial { .. } = e {
-                body["hint"] = json!("resend only the records after the first `written`");
+                answer.body["hint"] = json!("resend only the records after the first `written`");
             }
-            Err(ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                body,
-            })
+            Err(answer)
         }
     }
+}
+
+/// Reads and drops a refused request body, for at most a bounded size and time.
+async fn drain(body: Body) {
+    use tokio_stream::StreamExt;
+    const MOST: usize = 64 << 20;
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len();
+            if read > MOST {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Whether a `Content-Type` is `application/json`, with any parameters
+/// (`; charset=utf-8`), in any letter case.
+fn is_json(kind: Option<&header::HeaderValue>) -> bool {
+    let Some(kind) = kind else {
+        return false;
+    };
+    let essence = kind
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default();
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/json")
 }
 
 fn invalid(index: usize, e: &Error) -> ApiError {
@@ -408,8 +860,8 @@ fn params(raw: Option<&str>, paged: bool) -> std::result::Result<Params, ApiErro
             "cursor" if paged => p.cursor = Some(value),
             "order" if paged => p.order = Some(value),
             other => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
+                return Err(bad_param(
+                    other,
                     format!("unknown query parameter {other:?}"),
                 ));
             }
@@ -419,9 +871,18 @@ fn params(raw: Option<&str>, paged: bool) -> std::result::Result<Params, ApiErro
 }
 
 fn filter(state: &AppState, spec: &FilterSpec) -> std::result::Result<Filter, ApiError> {
-    // The same words as the command line's: `--user "x": ...`.
-    Filter::new(spec, state.clock.now())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
+    // The filter's words are the command line's (`--since "x": ...`); a client sent
+    // query parameters, so the answer names those.
+    Filter::new(spec, state.clock.now()).map_err(|e| {
+        let message = e.to_string();
+        match message
+            .strip_prefix("--")
+            .and_then(|rest| rest.split_once(' '))
+        {
+            Some((flag, rest)) => bad_param(flag, format!("{flag} {rest}")),
+            None => ApiError::new(StatusCode::BAD_REQUEST, message),
+        }
+    })
 }
 
 /// `GET /v1/activity`: a page of matching records, newest first.
@@ -435,26 +896,35 @@ async fn get_activity(State(state): State<Shared>, RawQuery(raw): RawQuery) -> R
 async fn query_page(state: Shared, raw: Option<&str>) -> std::result::Result<Response, ApiError> {
     let p = params(raw, true)?;
     let filter = filter(&state, &p.spec)?;
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     let limit = match &p.limit {
         None => DEFAULT_PAGE,
         Some(text) => text
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| bad(format!("limit {text:?}: expected 1 to {MAX_PAGE}")))?,
+            .ok_or_else(|| {
+                bad_param("limit", format!("limit {text:?}: expected 1 to {MAX_PAGE}"))
+            })?,
     };
     let oldest_first = match p.order.as_deref() {
         None | Some("newest") => false,
         Some("oldest") => true,
-        Some(other) => return Err(bad(format!("order {other:?}: expected newest or oldest"))),
+        Some(other) => {
+            return Err(bad_param(
+                "order",
+                format!("order {other:?}: expected newest or oldest"),
+            ));
+        }
     };
     let cursor = match &p.cursor {
         None => None,
         Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-            bad(format!(
-                "cursor {text:?}: not a cursor this server handed out"
-            ))
+            let why = if text.starts_with(&format!("{}.", page::OLD_CURSOR_VERSION)) {
+                "a cursor from an older version of actlog, which this one no longer takes; start again without a cursor"
+            } else {
+                "not a cursor this server handed out"
+            };
+            bad_param("cursor", format!("cursor {text:?}: {why}"))
         })?),
     };
     let dir = state.dir.clone();
@@ -462,7 +932,7 @@ async fn query_page(state: Shared, raw: Option<&str>) -> std::result::Result<Res
         tokio::task::spawn_blocking(move || page::page(&dir, &filter, oldest_first, limit, cursor))
             .await
             .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the query failed"))?
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            .map_err(|e| store_error(&e, false))?;
     // The stored lines are JSON already: they go out as they are.
     let mut body = Vec::with_capacity(page.lines.iter().map(|l| l.len() + 1).sum::<usize>() + 64);
     body.extend_from_slice(b"{\"records\":[");
@@ -494,9 +964,7 @@ async fn get_stream(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Res
     };
     let (follower, _) = match Follower::start(&state.dir, state.clock.clone()) {
         Ok(f) => f,
-        Err(e) => {
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-        }
+        Err(e) => return store_error(&e, false).into_response(),
     };
     let (tx, rx) =
         tokio::sync::mpsc::channel::<std::result::Result<Event, std::convert::Infallible>>(256);
@@ -568,5 +1036,67 @@ mod tests {
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(e.body["index"], 1);
         assert_eq!(e.body["field"], "action");
+    }
+
+    #[test]
+    fn store_errors_are_5xx_naming_the_file_and_only_a_full_or_read_only_volume_on_a_write_is_503()
+    {
+        let io = |errno| {
+            Error::io(
+                "/logs/activity-2026-11-24.json",
+                "read",
+                std::io::Error::from_raw_os_error(errno),
+            )
+        };
+        let e = store_error(&io(libc::EACCES), false);
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.body["path"], "/logs/activity-2026-11-24.json");
+        assert_eq!(e.body["op"], "read");
+        assert_eq!(
+            store_error(&io(libc::EIO), true).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            store_error(&io(libc::ENOSPC), false).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        for errno in [libc::ENOSPC, libc::EROFS, libc::EDQUOT] {
+            let partial = Error::Partial {
+                written: 3,
+                total: 5,
+                source: Box::new(io(errno)),
+            };
+            let e = store_error(&partial, true);
+            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{errno}");
+            assert_eq!(e.body["path"], "/logs/activity-2026-11-24.json");
+        }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"BEARER   abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bearerabc"), None);
+        assert_eq!(bearer_token(b"Bearer"), None);
+    }
+
+    #[test]
+    fn only_request_targets_are_encoded_and_bodies_pass_untouched() {
+        let mut t = LenientTarget::new(());
+        let input = b"\r\nPOST /v1/activity?x=<1> HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a\">1}GET /v1?w=a>\xc3\xbc HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Fed a byte at a time, as a slow client would send it.
+        for b in input {
+            t.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&t.out),
+            "\r\nPOST /v1/activity?x=%3C1%3E HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a\">1}GET /v1?w=a%3E%C3%BC HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        let mut t = LenientTarget::new(());
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n<>x\r\n0\r\n\r\nGET /a> HTTP/1.1\r\n";
+        t.feed(chunked);
+        assert_eq!(t.out, chunked);
     }
 }

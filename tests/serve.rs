@@ -21,14 +21,17 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, extra: &[&str]) -> Server {
-        let mut child = actlog()
-            .arg("--dir")
+        let mut cmd = actlog();
+        cmd.arg("--dir")
             .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .args(extra);
+        Server::spawn(cmd, dir)
+    }
+
+    /// Starts `cmd`, an `actlog serve` command line (perhaps behind prlimit or setpriv).
+    fn spawn(mut cmd: std::process::Command, dir: &Path) -> Server {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
@@ -243,13 +246,15 @@ fn bad_requests_get_the_right_4xx_with_a_message_and_write_nothing() {
     // Bad filters get the command line's own message.
     let (status, resp) = get(&agent, &format!("{}/v1/activity?since=bogus", server.url));
     assert_eq!(status, 400);
+    // ... in the words of the query string: the parameter, not the command-line flag.
     assert!(
         resp["error"]
             .as_str()
             .unwrap()
-            .starts_with("--since \"bogus\""),
+            .starts_with("since \"bogus\""),
         "{resp}"
     );
+    assert_eq!(resp["parameter"], "since", "{resp}");
     for q in [
         "limit=0",
         "limit=1001",
@@ -259,6 +264,25 @@ fn bad_requests_get_the_right_4xx_with_a_message_and_write_nothing() {
     ] {
         let (status, resp) = get(&agent, &format!("{}/v1/activity?{q}", server.url));
         assert_eq!(status, 400, "{q}: {resp}");
+        let name = q.split('=').next().unwrap();
+        assert_eq!(resp["parameter"], name, "{q}: {resp}");
+    }
+    for q in [
+        "user=",
+        "action=%5B",
+        "ip=10.0.0.0/33",
+        "where=details.a%3E",
+        "grep=(?",
+        "until=x",
+    ] {
+        let (status, resp) = get(&agent, &format!("{}/v1/activity?{q}", server.url));
+        assert_eq!(status, 400, "{q}: {resp}");
+        let name = q.split('=').next().unwrap();
+        assert_eq!(resp["parameter"], name, "{q}: {resp}");
+        assert!(
+            !resp["error"].as_str().unwrap().contains("--"),
+            "{q}: {resp}"
+        );
     }
     // Nothing was written by any of it.
     let files: Vec<_> = std::fs::read_dir(t.path())
@@ -914,6 +938,17 @@ fn a_full_disk_is_a_clear_503_that_loses_nothing_acknowledged() {
     let (status, resp) = refused.expect("the 256 KiB volume never filled");
     assert_eq!(status, 503, "{resp}");
     assert_eq!(resp["written"], 0, "{resp}");
+    assert!(
+        resp["path"].as_str().unwrap().contains("activity-"),
+        "{resp}"
+    );
+    // Readiness agrees with the POSTs: a full volume is not ready.
+    let (status, ready) = get(&agent, &format!("{}/readyz", server.url));
+    assert_eq!(status, 503, "{ready}");
+    assert!(
+        ready["error"].as_str().unwrap().contains("space"),
+        "{ready}"
+    );
     let message = resp["error"].as_str().unwrap();
     assert!(
         message.contains("activity-") && message.contains("space"),
@@ -944,6 +979,7 @@ fn a_full_disk_is_a_clear_503_that_loses_nothing_acknowledged() {
         None,
     );
     assert_eq!(status, 201, "{resp}");
+    assert_eq!(get(&agent, &format!("{}/readyz", server.url)).0, 200);
     drop(server);
 
     // Read-only: not ready, with the reason.
@@ -958,4 +994,378 @@ fn a_full_disk_is_a_clear_503_that_loses_nothing_acknowledged() {
         resp["error"].as_str().unwrap().contains(".readyz.lock"),
         "{resp}"
     );
+}
+
+/// Sends `request` on a fresh connection and returns everything the server answers
+/// before it closes or goes quiet for `wait`.
+fn raw(url: &str, request: &[u8], wait: Duration) -> String {
+    use std::io::Write;
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(request).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        if out.windows(4).any(|w| w == b"\r\n\r\n") && out.ends_with(b"}") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The JSON body of a raw answer.
+fn raw_json(answer: &str) -> Value {
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON body in {answer:?}"))
+}
+
+/// 100 silent, header-dripping and idle connections under a 64-descriptor limit: they are
+/// cut by the header timeout, and `/healthz` and POST are answered meanwhile or soon after.
+#[test]
+fn slow_and_idle_connections_are_cut_and_the_server_keeps_answering_under_fd_exhaustion() {
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=64:64")
+        .arg(env!("CARGO_BIN_EXE_actlog"))
+        .env_remove("ACTLOG_DIR")
+        .arg("--dir")
+        .arg(t.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--header-timeout", "1s"]);
+    let server = Server::spawn(cmd, t.path());
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut conns = Vec::new();
+    for n in 0..100 {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        match n % 3 {
+            // Silent.
+            0 => {}
+            // Headers begun, never finished.
+            1 => c
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap(),
+            // One request answered, then idle on keep-alive.
+            _ => c
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap(),
+        }
+        conns.push(c);
+    }
+    // The drippers keep sending a header byte now and then: still cut at the timeout.
+    let drip = std::thread::spawn(move || {
+        for _ in 0..20 {
+            for (n, c) in conns.iter_mut().enumerate() {
+                if n % 3 == 1 {
+                    let _ = c.write_all(b"X");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        conns
+    });
+    let started = Instant::now();
+    let agent = agent();
+    let (status, _) = get(&agent, &format!("{}/healthz", server.url));
+    assert_eq!(status, 200);
+    let (status, resp) = post(
+        &agent,
+        &server.url,
+        r#"{"username":"u","action":"a"}"#,
+        None,
+    );
+    assert_eq!(status, 201, "{resp}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // Every slow connection has been closed by the server.
+    let mut conns = drip.join().unwrap();
+    for (n, c) in conns.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let r = c.read_to_end(&mut buf);
+        assert!(
+            r.is_ok() || matches!(r, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "connection {n} still open: {r:?}"
+        );
+    }
+}
+
+/// A Content-Length over 1 MiB is refused at once (no `100 Continue`, no waiting for the
+/// body), and with a JSON body naming the header.
+#[test]
+fn an_oversized_content_length_is_refused_at_once_without_100_continue() {
+    let t = tempfile::tempdir().unwrap();
+    let server = Server::start(t.path(), &[]);
+    let started = Instant::now();
+    let answer = raw(
+        &server.url,
+        b"POST /v1/activity HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
+    assert!(!answer.contains("100 Continue"), "{answer:?}");
+    assert_eq!(raw_json(&answer)["header"], "content-length");
+}
+
+/// Every error answer has a JSON body: 415 for a missing or wrong Content-Type, 405, and
+/// a lower-case `bearer` scheme is accepted.
+#[test]
+fn content_type_is_required_405_has_a_body_and_the_bearer_scheme_is_case_insensitive() {
+    let t = tempfile::tempdir().unwrap();
+    let token_file = t.path().join("token");
+    std::fs::write(&token_file, "tøken\n").unwrap();
+    let logs = t.path().join("logs");
+    let server = Server::start(&logs, &["--token-file", token_file.to_str().unwrap()]);
+    let one = r#"{"username":"ü","action":"a"}"#;
+    let post_raw = |kind: Option<&str>, auth: &str| {
+        let kind = kind
+            .map(|k| format!("Content-Type: {k}\r\n"))
+            .unwrap_or_default();
+        raw(
+            &server.url,
+            format!(
+                "POST /v1/activity HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {auth}\r\n{kind}Content-Length: {}\r\n\r\n{one}",
+                one.len()
+            )
+            .as_bytes(),
+            Duration::from_secs(10),
+        )
+    };
+    for kind in [
+        None,
+        Some("application/jsonx"),
+        Some("text/plain"),
+        Some("application/json-seq"),
+    ] {
+        let answer = post_raw(kind, "Bearer tøken");
+        assert!(answer.starts_with("HTTP/1.1 415"), "{kind:?}: {answer:?}");
+        assert_eq!(raw_json(&answer)["header"], "content-type");
+    }
+    for (kind, auth) in [
+        ("application/json", "bearer tøken"),
+        ("Application/JSON; charset=utf-8", "BEARER   tøken"),
+    ] {
+        let answer = post_raw(Some(kind), auth);
+        assert!(
+            answer.starts_with("HTTP/1.1 201"),
+            "{kind} {auth}: {answer:?}"
+        );
+    }
+    let answer = post_raw(Some("application/json"), "Basic tøken");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    let answer = raw(
+        &server.url,
+        b"DELETE /v1/activity HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer t\xc3\xb8ken\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer:?}");
+    assert!(
+        raw_json(&answer)["error"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE")
+    );
+    assert_eq!(stored(&logs).len(), 2);
+}
+
+/// `--listen` takes a host name.
+#[test]
+fn listen_takes_a_host_name() {
+    let t = tempfile::tempdir().unwrap();
+    let mut cmd = actlog();
+    cmd.arg("--dir")
+        .arg(t.path())
+        .args(["serve", "--listen", "localhost:0"]);
+    let server = Server::spawn(cmd, t.path());
+    assert_eq!(get(&agent(), &format!("{}/healthz", server.url)).0, 200);
+    let out = actlog()
+        .args(["serve", "--listen", "localhost"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+}
+
+/// A day file the server cannot read (EACCES) is a 500 naming the file, never a 200 with
+/// "damaged". Needs root (to drop to nobody with setpriv) and the reader change that makes
+/// an unreadable file an error instead of damage.
+#[test]
+fn an_unreadable_day_file_is_a_500_naming_it() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let t = tempfile::tempdir().unwrap();
+    let logs = t.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let line = |day: &str, n: u32| {
+        format!(
+            "{{\"id\":\"01937c3e-0000-7000-8000-{n:012}\",\"timestamp\":\"{day}T10:00:00.000Z\",\"username\":\"ü\",\"action\":\"a\"}}\n"
+        )
+    };
+    std::fs::write(logs.join("activity-2026-11-24.json"), line("2026-11-24", 1)).unwrap();
+    if chown(&logs, Some(65534), Some(65534)).is_err()
+        || chown(
+            logs.join("activity-2026-11-24.json"),
+            Some(65534),
+            Some(65534),
+        )
+        .is_err()
+    {
+        eprintln!("SKIPPED: needs root to give the store to nobody");
+        return;
+    }
+    let hidden = logs.join("activity-2026-11-23.json");
+    std::fs::write(&hidden, line("2026-11-23", 2)).unwrap();
+    std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_actlog"))
+        .env_remove("ACTLOG_DIR")
+        .arg("--dir")
+        .arg(&logs)
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = Server::spawn(cmd, &logs);
+    for route in ["/v1/activity", "/v1/activity?order=oldest", "/v1/stats"] {
+        let (status, resp) = get(&agent(), &format!("{}{route}", server.url));
+        assert_eq!(status, 500, "{route}: {resp}");
+        assert!(
+            resp["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("activity-2026-11-23.json"),
+            "{route}: {resp}"
+        );
+        assert!(
+            resp["error"].as_str().unwrap().contains("ermission"),
+            "{route}: {resp}"
+        );
+    }
+}
+
+/// A record POSTed twice with the client's own id (a retry) is returned twice and paging
+/// with `limit=1` moves past both copies to the older records, in both orders.
+#[test]
+fn paging_moves_past_a_record_stored_twice_with_the_same_id() {
+    let t = tempfile::tempdir().unwrap();
+    let server = Server::start(t.path(), &[]);
+    let agent = agent();
+    let id = "01937c3e-0000-7000-8000-00000000abcd";
+    let mut bodies = vec![json!({"username": "ü", "action": "a", "details": {"n": 0}})];
+    bodies.push(json!({"id": id, "username": "ü", "action": "a", "details": {"n": 1}}));
+    bodies.push(json!({"id": id, "username": "ü", "action": "a", "details": {"n": 1}}));
+    bodies.push(json!({"username": "ü", "action": "a", "details": {"n": 2}}));
+    for b in &bodies {
+        let (status, resp) = post(&agent, &server.url, &b.to_string(), None);
+        assert_eq!(status, 201, "{resp}");
+    }
+    let copies = stored(t.path()).iter().filter(|r| r["id"] == id).count();
+    assert_eq!(copies, 2, "the retry was not stored with the same id");
+    for (order, want) in [("newest", vec![2, 1, 1, 0]), ("oldest", vec![0, 1, 1, 2])] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10 {
+            let mut url = format!("{}/v1/activity?limit=1&order={order}", server.url);
+            if let Some(c) = &cursor {
+                url += &format!("&cursor={c}");
+            }
+            let (status, page) = get(&agent, &url);
+            assert_eq!(status, 200, "{page}");
+            for r in page["records"].as_array().unwrap() {
+                seen.push(r["details"]["n"].as_u64().unwrap());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, want, "{order}");
+    }
+    // A cursor of the version that looped is refused, saying so.
+    let (status, resp) = get(
+        &agent,
+        &format!(
+            "{}/v1/activity?cursor=c1.20261124.01937c3e000070008000000000000010",
+            server.url
+        ),
+    );
+    assert_eq!(status, 400, "{resp}");
+    assert_eq!(resp["parameter"], "cursor");
+    assert!(
+        resp["error"].as_str().unwrap().contains("older version"),
+        "{resp}"
+    );
+}
+
+/// `where=details.durationMs>1990` typed raw into a URL (and raw `<`, `"`, non-ASCII)
+/// works, on a keep-alive connection whose POST body holds the same bytes untouched.
+#[test]
+fn unencoded_operators_in_the_url_are_understood_and_bodies_are_left_alone() {
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    let server = Server::start(t.path(), &[]);
+    let addr = server.url.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(c.try_clone().unwrap());
+    let mut exchange = |request: &[u8]| -> (String, Value) {
+        c.write_all(request).unwrap();
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    };
+    let body = r#"[{"username":"ü <x>","action":"a","details":{"durationMs":2000,"s":"a>b \" {}"}},{"username":"v","action":"a","details":{"durationMs":10}}]"#;
+    let (status, resp) = exchange(
+        format!(
+            "POST /v1/activity HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(status.starts_with("HTTP/1.1 201"), "{status} {resp}");
+    for (query, want) in [
+        ("where=details.durationMs>1990", "ü <x>"),
+        ("where=details.durationMs<1990", "v"),
+        ("grep=\"a>b", "ü <x>"),
+        ("user=ü <x>", "ü <x>"),
+    ] {
+        // A raw space would end the target: it is the one byte a client must encode.
+        let target = query.replace(' ', "%20");
+        let (status, resp) =
+            exchange(format!("GET /v1/activity?{target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "{query}: {status} {resp}"
+        );
+        let records = resp["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{query}: {resp}");
+        assert_eq!(records[0]["username"], want, "{query}: {resp}");
+    }
+    // The body went in byte for byte.
+    let records = stored(t.path());
+    assert_eq!(records[0]["details"]["s"], "a>b \" {}");
+    assert_eq!(records[0]["username"], "ü <x>");
 }
