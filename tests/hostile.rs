@@ -469,3 +469,83 @@ fn a_gzip_bomb_member_is_reported_not_inflated_whole() {
     assert_eq!(users, ["u1", "u3"]);
     assert_eq!(outcome.damaged, 1);
 }
+
+#[test]
+fn maintenance_of_a_100_mib_foreign_line_streams_it_without_holding_it() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("activity-2026-11-20.json");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f.write_all(line("2026-11-20", 1).as_bytes()).unwrap();
+        f.write_all(b"{\"id\":\"").unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..100 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b"\"}\n").unwrap();
+        f.write_all(line("2026-11-20", 3).as_bytes()).unwrap();
+    }
+    let mut cmd = actlog();
+    cmd.arg("--dir")
+        .arg(t.path())
+        .args(["--now", TODAY, "maintain"]);
+    let (code, rss_kib, stderr) = peak_rss_kib(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    // At most the 16 MiB of the line read before it is known to be overlong, plus
+    // buffers; never the 100 MiB line.
+    assert!(rss_kib < 48 * 1024, "peak RSS {rss_kib} KiB");
+    assert!(!path.exists());
+    let out = actlog()
+        .arg("--dir")
+        .arg(t.path())
+        .args(["query", "-c"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n");
+}
+
+#[test]
+fn verify_of_millions_of_bad_lines_stays_small_in_memory_and_output() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("activity-2026-11-20.json"),
+        vec![b'\n'; 3_000_000],
+    )
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b'\n'; 4 << 20]).unwrap();
+    std::fs::write(
+        t.path().join("activity-2026-11-21.json.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    for name in ["activity-2026-11-20.json", "activity-2026-11-21.json.gz"] {
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o640);
+        std::fs::set_permissions(t.path().join(name), mode).unwrap();
+    }
+    let mut cmd = actlog();
+    cmd.arg("--dir").arg(t.path()).arg("verify");
+    let (code, rss_kib, stderr) = peak_rss_kib(&mut cmd);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(rss_kib < 32 * 1024, "peak RSS {rss_kib} KiB");
+    let out = actlog()
+        .arg("--dir")
+        .arg(t.path())
+        .arg("verify")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.len() < 1 << 20, "{} bytes of output", text.len());
+    // 1000 listed per file, then one line that counts the rest of that file.
+    assert_eq!(text.lines().count(), 2 * 1001);
+    assert!(
+        text.contains("activity-2026-11-20.json:1001: more problems: 2999000 more not listed"),
+        "{}",
+        &text[text.len().saturating_sub(2000)..]
+    );
+    assert!(
+        text.contains("activity-2026-11-21.json.gz:1001: more problems: 4193304 more not listed"),
+        "{}",
+        &text[text.len().saturating_sub(2000)..]
+    );
+}
