@@ -736,7 +736,11 @@ fn retention_goes_on_past_a_hard_linked_day_deleting_only_our_name_of_it() {
 fn a_foreign_object_at_a_temp_name_skips_that_day_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write_days(d, &["2026-09-01", "2026-11-18", "2026-11-19", "2026-11-20"], 4);
+    write_days(
+        d,
+        &["2026-09-01", "2026-11-18", "2026-11-19", "2026-11-20"],
+        4,
+    );
     std::fs::create_dir(d.join(".activity-2026-11-18.json.gz.tmp")).unwrap();
     let fifo = d.join(".activity-2026-11-19.json.gz.tmp");
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
