@@ -209,7 +209,7 @@ pub fn covered_prefix(covers: &[Covers], head: &[u8], len: u64) -> u64 {
 }
 
 /// Inflates every member of a `.gz` (checking CRCs and that nothing follows the last
-/// member) and collects their coverage markers.
+/// member) and collects their coverage markers. An empty file is not gzip.
 pub fn check_members(file: &std::fs::File) -> std::result::Result<Vec<Covers>, String> {
     let mut input = std::io::BufReader::with_capacity(256 * 1024, file);
     let mut covers = Vec::new();
@@ -217,6 +217,7 @@ pub fn check_members(file: &std::fs::File) -> std::result::Result<Vec<Covers>, S
     let mut member = 0;
     loop {
         match std::io::BufRead::fill_buf(&mut input) {
+            Ok([]) if member == 0 => return Err("an empty file (0 bytes), not gzip".into()),
             Ok([]) => return Ok(covers),
             Ok(_) => {}
             Err(e) => return Err(e.to_string()),

@@ -327,6 +327,13 @@ fn maintain_cmd(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<E
                 refused = true;
                 eprintln!("actlog: not compressing {day}: {reason}");
             }
+            Action::NotDeleted { day, reason } => {
+                refused = true;
+                eprintln!("actlog: not deleting {day}: {reason}");
+            }
+            Action::Warned { day, message } => {
+                eprintln!("actlog: warning: {day}: {message}");
+            }
         }
     }
     if let Err(e) = write_stdout(out.as_bytes())

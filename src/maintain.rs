@@ -25,6 +25,12 @@ use std::path::Path;
 pub const LOCK_FILE: &str = ".maintenance.lock";
 /// Plain bytes per gzip member (whole lines; a longer line makes a larger member).
 pub const MEMBER_BYTES: usize = 1 << 20;
+/// Plain bytes per gzip member of a line over [`crate::scan::MAX_LINE`]: such a line
+/// (only a foreign writer makes one) is cut into members of its own, so no member
+/// inflates past the readers' cap and its neighbours stay readable.
+const PIECE_BYTES: usize = 1 << 20;
+/// Plain bytes read from a day file at a time.
+const CHUNK: usize = 256 * 1024;
 
 /// What a maintenance run does.
 #[derive(Debug, Clone)]
@@ -96,6 +102,20 @@ pub enum Action {
         /// Why.
         reason: String,
     },
+    /// A day past retention could not be deleted; it was left as it was.
+    NotDeleted {
+        /// The day.
+        day: NaiveDate,
+        /// Why.
+        reason: String,
+    },
+    /// Something worth telling about a day that did not stop its work.
+    Warned {
+        /// The day.
+        day: NaiveDate,
+        /// What.
+        message: String,
+    },
 }
 
 /// What a run did.
@@ -150,8 +170,12 @@ fn dry_run_unlocked(
 }
 
 /// Does (or, in a dry run, lists) the run's work; the caller holds the maintenance lock.
+///
+/// One bad day (linked elsewhere, unreadable, a foreign object at its temp name, no
+/// space) never stops the others: its trouble is reported as an action and the run goes
+/// on. Only a problem with the directory itself ends the run.
 fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> Result<()> {
-    remove_stale_temps(dir, policy, report)?;
+    let blocked = remove_stale_temps(dir, policy, report)?;
     for (name, what) in crate::layout::list_strangers(dir)? {
         report.actions.push(Action::Skipped { name, what });
     }
@@ -164,15 +188,19 @@ fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> R
     let compress_before = days_before(policy.grace_days);
     // Retention never reaches today or a future day.
     let keep_from = days_before(policy.keep_days);
+    let mut deleted = Vec::new();
     for (day, files) in list_days(dir)? {
         if day < keep_from {
-            delete_day(dir, day, policy, report)?;
+            if try_delete_day(dir, day, policy, report) {
+                deleted.push(day);
+            }
         } else if files.plain && day < compress_before && day < today {
-            // One bad day (linked elsewhere, unreadable, no space) must not stop the
-            // others' compression or retention: it is reported and left as it was.
+            if blocked.contains(&day) {
+                continue; // reported when the temp name was found taken
+            }
             if let Err(e) = compress_day(dir, day, policy, report) {
                 if !policy.dry_run {
-                    let _ = std::fs::remove_file(dir.join(temp_name(day)));
+                    remove_our_temp(dir, day);
                 }
                 report.actions.push(Action::Refused {
                     day,
@@ -182,17 +210,6 @@ fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> R
         }
     }
     if let Some(cap) = policy.max_bytes {
-        let deleted: Vec<NaiveDate> = report
-            .actions
-            .iter()
-            .filter_map(|a| {
-                if let Action::Deleted { day, .. } = a {
-                    Some(*day)
-                } else {
-                    None
-                }
-            })
-            .collect();
         let sizes: Vec<(NaiveDate, u64)> = list_days(dir)?
             .into_keys()
             .filter(|d| !deleted.contains(d))
@@ -207,11 +224,35 @@ fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> R
             if total <= cap || day >= today {
                 break;
             }
-            delete_day(dir, day, policy, report)?;
-            total -= size;
+            if try_delete_day(dir, day, policy, report) {
+                total -= size;
+            }
         }
     }
     Ok(())
+}
+
+/// Deletes a day, reporting a failure as that day's action; whether it was deleted.
+fn try_delete_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report) -> bool {
+    match delete_day(dir, day, policy, report) {
+        Ok(()) => true,
+        Err(e) => {
+            report.actions.push(Action::NotDeleted {
+                day,
+                reason: e.to_string(),
+            });
+            false
+        }
+    }
+}
+
+/// Removes a day's temp file after a failed compression, but only a regular file or a
+/// symlink (unlinking it never touches its target), never a foreign directory.
+fn remove_our_temp(dir: &Path, day: NaiveDate) {
+    let path = dir.join(temp_name(day));
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() || m.is_symlink()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// The name of the temporary file a run writes a day's new `.gz` into.
@@ -219,23 +260,51 @@ fn temp_name(day: NaiveDate) -> String {
     format!(".{}.tmp", file_name(day, FileKind::Gzip))
 }
 
-/// Removes temp files of crashed runs: `.activity-YYYY-MM-DD.json.gz.tmp` only.
-fn remove_stale_temps(dir: &Path, policy: &Policy, report: &mut Report) -> Result<()> {
+/// Removes temp files of crashed runs: `.activity-YYYY-MM-DD.json.gz.tmp` only. A
+/// foreign object at such a name (a directory, a FIFO, a file that will not go) is left
+/// alone and its day is not compressed this run; those days are returned.
+fn remove_stale_temps(dir: &Path, policy: &Policy, report: &mut Report) -> Result<Vec<NaiveDate>> {
+    let mut blocked = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let ours = name
+        let Some(day) = name
             .strip_prefix('.')
             .and_then(|n| n.strip_suffix(".tmp"))
             .and_then(parse_file_name)
-            .is_some_and(|(_, kind)| kind == FileKind::Gzip);
-        if !ours {
+            .filter(|(_, kind)| *kind == FileKind::Gzip)
+            .map(|(day, _)| day)
+        else {
+            continue;
+        };
+        let path = dir.join(name);
+        let refuse = |why: String| Action::Refused {
+            day,
+            reason: format!("{}: {why}; left alone", path.display()),
+        };
+        // Only what a run of ours could have left there (a file; a symlink is unlinked,
+        // never followed) is removed.
+        let what = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() || m.is_symlink() => None,
+            Ok(m) if m.is_dir() => Some("a directory at maintenance's temporary name".into()),
+            Ok(_) => Some("not a regular file, at maintenance's temporary name".into()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => Some(format!("stat: {e}")),
+        };
+        if let Some(what) = what {
+            blocked.push(day);
+            report.actions.push(refuse(what));
             continue;
         }
-        if !policy.dry_run {
-            remove(&dir.join(name))?;
+        if !policy.dry_run
+            && let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            blocked.push(day);
+            report.actions.push(refuse(format!("remove: {e}")));
+            continue;
         }
         report.actions.push(Action::RemovedTemp {
             name: name.to_owned(),
@@ -244,7 +313,7 @@ fn remove_stale_temps(dir: &Path, policy: &Policy, report: &mut Report) -> Resul
     if !policy.dry_run {
         sync_dir(dir)?;
     }
-    Ok(())
+    Ok(blocked)
 }
 
 fn remove(path: &Path) -> Result<()> {
@@ -290,8 +359,8 @@ fn open_error(path: &Path, e: io::Error) -> Error {
 }
 
 /// Opens a day's plain file and takes its exclusive lock, as writers do; `None` if it is
-/// gone. Refuses symlinks and files linked elsewhere.
-fn lock_plain(path: &Path) -> Result<Option<File>> {
+/// gone. Refuses symlinks, and files linked elsewhere unless `linked_ok`.
+fn lock_plain(path: &Path, linked_ok: bool) -> Result<Option<File>> {
     for _ in 0..64 {
         let file = match OpenOptions::new()
             .read(true)
@@ -320,7 +389,7 @@ fn lock_plain(path: &Path) -> Result<Option<File>> {
                 if !mine.is_file() {
                     return Err(Error::NotRegular { path: path.into() });
                 }
-                if mine.nlink() > 1 {
+                if mine.nlink() > 1 && !linked_ok {
                     return Err(Error::HardLinked {
                         path: path.into(),
                         links: mine.nlink(),
@@ -339,13 +408,22 @@ fn lock_plain(path: &Path) -> Result<Option<File>> {
     })
 }
 
+/// Deletes a day's files (only regular files: a symlink or directory at a day's name is
+/// not ours). A file hard-linked elsewhere (a `cp -al` backup) loses only our name of it;
+/// its other links keep the data, and a warning says so.
 fn delete_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report) -> Result<()> {
     let plain = dir.join(file_name(day, FileKind::Plain));
     let gz = dir.join(file_name(day, FileKind::Gzip));
     let mut files = Vec::new();
+    let mut linked = Vec::new();
     for (path, kind) in [(&gz, FileKind::Gzip), (&plain, FileKind::Plain)] {
-        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-            files.push(file_name(day, kind));
+        if let Ok(m) = std::fs::symlink_metadata(path)
+            && m.is_file()
+        {
+            files.push((path, kind));
+            if m.nlink() > 1 {
+                linked.push((file_name(day, kind), m.nlink() - 1));
+            }
         }
     }
     if files.is_empty() {
@@ -353,13 +431,29 @@ fn delete_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report) 
     }
     if !policy.dry_run {
         // Hold the plain file's lock so no writer is appending to what is deleted.
-        let lock = lock_plain(&plain)?;
-        remove(&gz)?;
-        remove(&plain)?;
+        let lock = if files.iter().any(|(_, k)| *k == FileKind::Plain) {
+            lock_plain(&plain, true)?
+        } else {
+            None
+        };
+        for (path, _) in &files {
+            remove(path)?;
+        }
         sync_dir(dir)?;
         drop(lock);
     }
-    report.actions.push(Action::Deleted { day, files });
+    for (name, others) in linked {
+        report.actions.push(Action::Warned {
+            day,
+            message: format!(
+                "{name} is hard-linked elsewhere ({others} other link(s)); only its name in the log directory is deleted, the other links keep its data"
+            ),
+        });
+    }
+    report.actions.push(Action::Deleted {
+        day,
+        files: files.iter().map(|(_, k)| file_name(day, *k)).collect(),
+    });
     Ok(())
 }
 
@@ -377,7 +471,7 @@ fn compress_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report
         });
         return Ok(());
     }
-    let Some(plain) = lock_plain(&plain_path)? else {
+    let Some(plain) = lock_plain(&plain_path, false)? else {
         return Ok(());
     };
     let len = plain
@@ -460,6 +554,12 @@ fn compress_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report
 /// Compresses `plain[from..len]` into members of about [`MEMBER_BYTES`] of whole lines;
 /// returns the compressed bytes written. A torn last line is ended with a newline so it
 /// stays one bad line and never joins the next member's first record.
+///
+/// A line over [`crate::scan::MAX_LINE`] (which readers skip unread) is never held whole
+/// nor packed with other lines: it goes into members of its own of at most
+/// [`PIECE_BYTES`], so every member inflates well under the readers' per-member cap and
+/// the lines around it stay readable. Such members hold part of a line and carry no
+/// time range, so readers read that day's `.gz` as one stream.
 fn fold(
     plain: &File,
     path: &Path,
@@ -469,53 +569,144 @@ fn fold(
     head_len: u64,
     out: &mut impl Write,
 ) -> Result<u64> {
-    let mut written = 0u64;
-    let mut pos = from;
-    let mut buf = Vec::with_capacity(MEMBER_BYTES + 64 * 1024);
-    let mut chunk = vec![0u8; 256 * 1024];
-    while pos < len {
-        // Fill about a member's worth, then cut at the last newline.
-        buf.clear();
-        let mut end = pos;
-        loop {
-            let want = ((len - end) as usize).min(chunk.len());
-            if want == 0 {
-                break;
-            }
-            plain
-                .read_exact_at(&mut chunk[..want], end)
-                .map_err(|e| Error::io(path, "read", e))?;
-            buf.extend_from_slice(&chunk[..want]);
-            end += want as u64;
-            if buf.len() >= MEMBER_BYTES && memchr::memrchr(b'\n', &buf).is_some() {
-                break;
-            }
+    let mut sink = MemberSink {
+        plain,
+        path,
+        len,
+        head_crc32,
+        head_len,
+        out,
+        written: 0,
+    };
+    // `buf` holds the file's bytes from `buf_from` (a line start) on; `buf[..whole]`
+    // are whole lines.
+    let mut buf: Vec<u8> = Vec::with_capacity(MEMBER_BYTES + CHUNK);
+    let mut buf_from = from;
+    let mut whole = 0usize;
+    let mut read_to = from;
+    loop {
+        if whole >= MEMBER_BYTES {
+            sink.lines(&buf[..whole], buf_from)?;
+            buf.drain(..whole);
+            buf_from += whole as u64;
+            whole = 0;
         }
-        let cut = match memchr::memrchr(b'\n', &buf) {
-            Some(i) => i + 1,
-            None => buf.len(),
-        };
-        let mut data = buf[..cut].to_vec();
-        let to = pos + cut as u64;
-        if to == len && !data.ends_with(b"\n") {
-            data.push(b'\n');
+        if read_to >= len {
+            break;
         }
-        let covers = Covers {
-            head_crc32,
-            head_len,
-            from: pos,
-            to,
-        };
-        let bounds = time_bounds(&data);
-        let member =
-            gzmeta::encode_member(&data, flate2::Compression::default(), Some(&covers), bounds)
-                .map_err(|e| Error::io(path, "compress", e))?;
-        out.write_all(&member)
-            .map_err(|e| Error::io(path, "write", e))?;
-        written += member.len() as u64;
-        pos = to;
+        let want = usize::try_from(len - read_to).map_or(CHUNK, |n| n.min(CHUNK));
+        let old = buf.len();
+        buf.resize(old + want, 0);
+        plain
+            .read_exact_at(&mut buf[old..], read_to)
+            .map_err(|e| Error::io(path, "read", e))?;
+        read_to += want as u64;
+        // Only the line that was open before this chunk can be long: a chunk is shorter
+        // than the limit.
+        let first_newline = memchr::memchr(b'\n', &buf[old..]).map(|i| old + i);
+        if first_newline.unwrap_or(buf.len()) - whole > crate::scan::MAX_LINE {
+            if whole > 0 {
+                sink.lines(&buf[..whole], buf_from)?;
+            }
+            let end = sink.long_line(buf_from + whole as u64)?;
+            buf.clear();
+            buf_from = end;
+            whole = 0;
+            read_to = end;
+            continue;
+        }
+        if first_newline.is_some() {
+            whole = memchr::memrchr(b'\n', &buf[old..]).map_or(whole, |i| old + i + 1);
+        }
     }
-    Ok(written)
+    if !buf.is_empty() {
+        sink.lines(&buf, buf_from)?;
+    }
+    Ok(sink.written)
+}
+
+/// Where [`fold`] writes its members, and what each member's markers need.
+struct MemberSink<'a, W: Write> {
+    plain: &'a File,
+    path: &'a Path,
+    len: u64,
+    head_crc32: u32,
+    head_len: u64,
+    out: &'a mut W,
+    written: u64,
+}
+
+impl<W: Write> MemberSink<'_, W> {
+    /// Writes one member of `data`, plain bytes from `at`; `covers_from` is the first
+    /// plain byte its marker claims (the start of a long line for its last piece), `None`
+    /// for a piece that ends inside a line (no marker: the plain bytes it holds are
+    /// counted held only once the line's last piece is written). A time range is given
+    /// only for whole lines.
+    fn member(
+        &mut self,
+        data: &[u8],
+        at: u64,
+        covers_from: Option<u64>,
+        whole: bool,
+    ) -> Result<()> {
+        let to = at + data.len() as u64;
+        // Only the file's torn last line lacks its newline; it is ended so that it stays
+        // one bad line.
+        let ended;
+        let data = if to == self.len && !data.ends_with(b"\n") {
+            ended = [data, b"\n"].concat();
+            &ended[..]
+        } else {
+            data
+        };
+        let covers = covers_from.map(|from| Covers {
+            head_crc32: self.head_crc32,
+            head_len: self.head_len,
+            from,
+            to,
+        });
+        let bounds = if whole { time_bounds(data) } else { None };
+        let member = gzmeta::encode_member(
+            data,
+            flate2::Compression::default(),
+            covers.as_ref(),
+            bounds,
+        )
+        .map_err(|e| Error::io(self.path, "compress", e))?;
+        self.out
+            .write_all(&member)
+            .map_err(|e| Error::io(self.path, "write", e))?;
+        self.written += member.len() as u64;
+        Ok(())
+    }
+
+    /// Whole lines (or the file's torn last line), from plain byte `at`.
+    fn lines(&mut self, data: &[u8], at: u64) -> Result<()> {
+        self.member(data, at, Some(at), true)
+    }
+
+    /// The line starting at `start`, longer than the readers' limit, streamed into
+    /// members of its own; returns the plain offset just past it.
+    fn long_line(&mut self, start: u64) -> Result<u64> {
+        let mut piece = vec![0u8; PIECE_BYTES];
+        let mut pos = start;
+        while pos < self.len {
+            let want = usize::try_from(self.len - pos).map_or(PIECE_BYTES, |n| n.min(PIECE_BYTES));
+            self.plain
+                .read_exact_at(&mut piece[..want], pos)
+                .map_err(|e| Error::io(self.path, "read", e))?;
+            let (n, last) = match memchr::memchr(b'\n', &piece[..want]) {
+                Some(i) => (i + 1, true),
+                None => (want, pos + want as u64 == self.len),
+            };
+            self.member(&piece[..n], pos, last.then_some(start), false)?;
+            pos += n as u64;
+            if last {
+                break;
+            }
+        }
+        Ok(pos)
+    }
 }
 
 /// The earliest and latest timestamp of the valid records in whole lines `data`; `None`

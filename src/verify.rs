@@ -59,7 +59,13 @@ impl From<Damage> for Problem {
     }
 }
 
-/// Every problem in `dir`, files in name order.
+/// Problems listed one by one per file; past this many, the rest of that file's are
+/// counted and summed up in one closing problem, so memory and output stay bounded
+/// however many bad lines a file holds.
+pub const LISTED_PER_FILE: u64 = 1000;
+
+/// Every problem in `dir`, files in name order; at most [`LISTED_PER_FILE`] of one
+/// file's lines and members, then one problem that counts the rest.
 pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
     let mut problems = Vec::new();
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -101,6 +107,13 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
             ));
         } else if !meta.is_file() {
             problems.push(problem("not a regular file", String::new()));
+        } else if meta.len() == 0 && name.ends_with(".gz") {
+            // Gzip has no empty form; readers would read nothing from it, and
+            // maintenance will not fold into it.
+            problems.push(problem(
+                "empty gzip file",
+                "0 bytes, not a gzip file; maintenance leaves this day alone until it is moved away".into(),
+            ));
         } else if meta.permissions().mode() & 0o777 != FILE_MODE {
             problems.push(problem(
                 "wrong mode",
@@ -113,9 +126,11 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
     }
     let mut sink = Check {
         problems: &mut problems,
+        file: None,
     };
     for (day, files) in list_days(dir)? {
         let _ = scan_day(dir, day, false, &mut sink)?;
+        sink.close_file();
         if files.plain {
             check_plain(dir, day, files.gzip, sink.problems)?;
         }
@@ -149,18 +164,27 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
         }
         return Ok(());
     };
+    let mut wrong = 0u64;
     for (i, m) in members.iter().enumerate() {
         let Some(recorded) = m.bounds else { continue };
-        let mut compressed = vec![0u8; usize::try_from(m.len).unwrap_or(0)];
-        file.read_exact_at(&mut compressed, m.offset)
-            .map_err(|e| Error::io(path, "read", e))?;
+        if wrong >= LISTED_PER_FILE {
+            break; // a forged index could list millions; enough is said
+        }
+        // Read through a bounded window: a forged index may claim anything, and a
+        // member inflating past the readers' cap is reported by the scan already.
+        let window = std::io::BufReader::with_capacity(
+            64 * 1024,
+            std::io::Read::take(At::new(&file, m.offset), m.len),
+        );
         let mut content = Vec::new();
-        if std::io::Read::read_to_end(
-            &mut flate2::bufread::GzDecoder::new(&compressed[..]),
+        let read = std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                flate2::bufread::GzDecoder::new(window),
+                MAX_CHECKED_MEMBER + 1,
+            ),
             &mut content,
-        )
-        .is_err()
-        {
+        );
+        if read.is_err() || content.len() as u64 > MAX_CHECKED_MEMBER {
             continue; // reported as gzip damage already
         }
         let actual = crate::maintain::time_bounds(&content);
@@ -174,26 +198,141 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
                 actual.map(|b| (b.first_ms, b.last_ms))
             );
             problems.push(problem("member time range wrong", detail));
+            wrong += 1;
         }
     }
     Ok(())
 }
 
+/// The most of one member's content `verify` holds to check its time range: readers
+/// refuse a member inflating to more than 64 MiB.
+const MAX_CHECKED_MEMBER: u64 = 64 << 20;
+
+/// Reads a file from an offset on, without moving the file's own offset.
+struct At<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+}
+
+impl<'a> At<'a> {
+    fn new(file: &'a std::fs::File, pos: u64) -> At<'a> {
+        At { file, pos }
+    }
+}
+
+impl std::io::Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Every line must be a record.
 struct Check<'a> {
     problems: &'a mut Vec<Problem>,
+    /// The file whose problems are coming in, with how many were listed and how many
+    /// were only counted.
+    file: Option<FileCount>,
+}
+
+/// Problems of one file so far.
+struct FileCount {
+    path: PathBuf,
+    listed: u64,
+    unlisted: u64,
+    /// The first unlisted problem: its kind and place.
+    first: Option<(String, Option<u64>, Option<u64>)>,
+    /// The place of the last unlisted one.
+    last: Option<(Option<u64>, Option<u64>)>,
+}
+
+impl Check<'_> {
+    /// Whether a problem of `path` would be listed, starting a new count if it is
+    /// another file than the last one's.
+    fn listing(&mut self, path: &Path) -> bool {
+        if self.file.as_ref().is_none_or(|f| f.path != path) {
+            self.close_file();
+            self.file = Some(FileCount {
+                path: path.to_path_buf(),
+                listed: 0,
+                unlisted: 0,
+                first: None,
+                last: None,
+            });
+        }
+        self.file
+            .as_ref()
+            .is_some_and(|f| f.listed < LISTED_PER_FILE)
+    }
+
+    /// Lists a problem, or only counts it once its file has listed enough.
+    fn push(&mut self, p: Problem) {
+        if self.listing(&p.file) {
+            if let Some(f) = self.file.as_mut() {
+                f.listed += 1;
+            }
+            self.problems.push(p);
+        } else {
+            self.count(|| p.problem, p.line, p.offset);
+        }
+    }
+
+    /// Counts an unlisted problem of the current file; `kind` is asked only for the first.
+    fn count(&mut self, kind: impl FnOnce() -> String, line: Option<u64>, offset: Option<u64>) {
+        let Some(f) = self.file.as_mut() else { return };
+        f.unlisted += 1;
+        if f.first.is_none() {
+            f.first = Some((kind(), line, offset));
+        } else {
+            f.last = Some((line, offset));
+        }
+    }
+
+    /// Sums up the current file's unlisted problems, if any.
+    fn close_file(&mut self) {
+        let Some(f) = self.file.take() else { return };
+        let Some((kind, line, offset)) = f.first else {
+            return;
+        };
+        let at = |line: Option<u64>, offset: Option<u64>| match (line, offset) {
+            (Some(l), _) => format!("line {l}"),
+            (None, Some(o)) => format!("byte {o}"),
+            (None, None) => "?".to_owned(),
+        };
+        let range = match f.last {
+            Some((l, o)) => format!("from {} to {}", at(line, offset), at(l, o)),
+            None => format!("at {}", at(line, offset)),
+        };
+        self.problems.push(Problem {
+            file: f.path,
+            line,
+            offset,
+            problem: "more problems".into(),
+            detail: format!(
+                "{} more not listed (only the first {LISTED_PER_FILE} of a file are), {range}; the first of them: {kind}",
+                f.unlisted
+            ),
+        });
+    }
 }
 
 impl Sink for Check<'_> {
     fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
         if let Err(e) = Record::parse_line(line) {
-            self.problems.push(classify(line, &e, loc).into());
+            if self.listing(loc.path) {
+                self.push(classify(line, &e, loc).into());
+            } else {
+                // Past the cap only the count and place are kept: no detail is built.
+                let kind = || classify(line, &e, loc).kind.describe().to_owned();
+                self.count(kind, loc.line, Some(loc.offset));
+            }
         }
         ControlFlow::Continue(())
     }
 
     fn damage(&mut self, damage: Damage) {
-        self.problems.push(damage.into());
+        self.push(damage.into());
     }
 }
 

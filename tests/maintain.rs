@@ -592,3 +592,213 @@ fn far_off_settings_neither_panic_nor_write_foreign_names() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--days"));
 }
+
+/// A raw record line of `day` (a foreign writer's, so any length), `pad` bytes of details.
+fn raw_record(day: &str, n: u32, pad: usize) -> Vec<u8> {
+    let mut line = format!(
+        "{{\"id\":\"01937c3e-0000-7000-8000-{n:012}\",\"timestamp\":\"{day}T{:02}:{:02}:00.000Z\",\"username\":\"ü{n}\",\"action\":\"a\"",
+        (n / 60) % 24,
+        n % 60
+    )
+    .into_bytes();
+    if pad > 0 {
+        line.extend_from_slice(b",\"details\":{\"pad\":\"");
+        line.resize(line.len() + pad, b'x');
+        line.extend_from_slice(b"\"}");
+    }
+    line.extend_from_slice(b"}\n");
+    line
+}
+
+fn count(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = actlog()
+        .arg("--dir")
+        .arg(dir)
+        .args(["query", "-c"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lines_over_the_reader_limit_get_members_of_their_own_so_no_readable_record_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let day = "2026-11-20";
+    let plain = d.join(format!("activity-{day}.json"));
+    let mut body = Vec::new();
+    let mut n = 0;
+    let mut normal = |body: &mut Vec<u8>, k: u32| {
+        for _ in 0..k {
+            body.extend(raw_record(day, n, 0));
+            n += 1;
+        }
+    };
+    normal(&mut body, 500);
+    body.extend(raw_record(day, 90_001, 3 << 19)); // 1.5 MiB: readable
+    normal(&mut body, 500);
+    body.extend(raw_record(day, 90_002, 17 << 20)); // over the 16 MiB limit
+    normal(&mut body, 500);
+    body.extend(raw_record(day, 90_003, 70 << 20)); // over the readers' 64 MiB member cap
+    normal(&mut body, 500);
+    // A torn, overlong last line too.
+    body.extend_from_slice(b"{\"id\":\"");
+    body.resize(body.len() + (17 << 20), b'y');
+    std::fs::write(&plain, &body).unwrap();
+
+    let views: [&[&str]; 5] = [
+        &[],
+        &["-r"],
+        &["-S", "2026-11-20T04:00:00Z"],
+        &["-r", "-U", "2026-11-20T06:00:00Z"],
+        &["--user", "ü90001"],
+    ];
+    let before: Vec<String> = views.iter().map(|v| count(d, v).0).collect();
+    assert_eq!(before[0], "2001\n");
+    assert_eq!(before[4], "1\n");
+
+    let out = maintain(d, "2026-11-25T12:00:00Z", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!plain.exists());
+    let gz_path = d.join(format!("activity-{day}.json.gz"));
+    for (v, b) in views.iter().zip(&before) {
+        let (after, stderr) = count(d, v);
+        assert_eq!(&after, b, "query -c {v:?}: {stderr}");
+        assert!(!stderr.contains("inflates to over"), "{v:?}: {stderr}");
+    }
+    // Every byte is still there for zcat, the torn tail ended with a newline.
+    let mut all = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&gz_path).unwrap()),
+        &mut all,
+    )
+    .unwrap();
+    body.push(b'\n');
+    assert!(all == body, "zcat differs from the plain file");
+    // No member comes near the readers' cap.
+    let gz = std::fs::File::open(&gz_path).unwrap();
+    let members = actlog::gzmeta::member_index(&gz).unwrap().unwrap();
+    let bytes = std::fs::read(&gz_path).unwrap();
+    for m in &members {
+        let at = (m.offset + m.len) as usize;
+        let isize = u32::from_le_bytes(bytes[at - 4..at].try_into().unwrap());
+        assert!(isize <= (17 << 20) + (1 << 20), "member of {isize} bytes");
+    }
+    // Maintenance again (nothing to do) and verify name exactly the overlong lines.
+    let verify = actlog().arg("--dir").arg(d).arg("verify").output().unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(text.matches("line too long").count(), 3, "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+}
+
+#[test]
+fn retention_goes_on_past_a_hard_linked_day_deleting_only_our_name_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let days = [
+        "2026-10-01",
+        "2026-10-02",
+        "2026-10-03",
+        "2026-10-04",
+        "2026-10-05",
+    ];
+    write_days(&logs, &days, 3);
+    write_days(&logs, &["2026-11-20"], 3);
+    // A `cp -al` backup of the second day.
+    let backup = dir.path().join("backup-2026-10-02.json");
+    std::fs::hard_link(logs.join("activity-2026-10-02.json"), &backup).unwrap();
+    let kept = std::fs::read(&backup).unwrap();
+
+    let out = maintain(&logs, "2026-11-25T12:00:00Z", &["--keep-days", "10"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("2026-10-02") && stderr.contains("hard-linked"),
+        "{stderr}"
+    );
+    assert_eq!(
+        names(&logs),
+        [".maintenance.lock", "activity-2026-11-20.json.gz"]
+    );
+    assert_eq!(std::fs::read(&backup).unwrap(), kept, "the backup keeps it");
+}
+
+#[test]
+fn a_foreign_object_at_a_temp_name_skips_that_day_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_days(
+        d,
+        &["2026-09-01", "2026-11-18", "2026-11-19", "2026-11-20"],
+        4,
+    );
+    std::fs::create_dir(d.join(".activity-2026-11-18.json.gz.tmp")).unwrap();
+    let fifo = d.join(".activity-2026-11-19.json.gz.tmp");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a plain libc call with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+
+    let out = maintain(d, "2026-11-25T12:00:00Z", &["--keep-days", "30"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(".activity-2026-11-18.json.gz.tmp") && stderr.contains("a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(".activity-2026-11-19.json.gz.tmp")
+            && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+    assert_eq!(
+        names(d),
+        [
+            ".activity-2026-11-18.json.gz.tmp",
+            ".activity-2026-11-19.json.gz.tmp",
+            ".maintenance.lock",
+            "activity-2026-11-18.json",
+            "activity-2026-11-19.json",
+            "activity-2026-11-20.json.gz",
+        ]
+    );
+    let (seen, damaged) = stored(d);
+    assert_eq!((seen.len(), damaged), (12, 0));
+}
+
+#[test]
+fn an_empty_gz_is_not_folded_into_and_the_other_days_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_days(d, &["2026-11-19", "2026-11-20"], 4);
+    let empty = d.join("activity-2026-11-19.json.gz");
+    std::fs::write(&empty, b"").unwrap();
+    std::fs::set_permissions(&empty, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let out = maintain(d, "2026-11-25T12:00:00Z", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("activity-2026-11-19.json.gz") && stderr.contains("empty"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    assert!(d.join("activity-2026-11-19.json").exists());
+    assert!(d.join("activity-2026-11-20.json.gz").exists());
+    let (seen, _) = stored(d);
+    assert_eq!(seen.len(), 8);
+    let verify = actlog().arg("--dir").arg(d).arg("verify").output().unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("activity-2026-11-19.json.gz: empty gzip file"),
+        "{text}"
+    );
+}

@@ -4,6 +4,7 @@ mod common;
 
 use actlog::{Activity, Options, Store};
 use common::actlog;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -125,4 +126,126 @@ fn verify_of_a_missing_directory_is_an_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A valid record line of 2026-11-20.
+fn hostile_line(n: u32) -> String {
+    format!(
+        "{{\"id\":\"01937c3e-0000-7000-8000-{n:012}\",\"timestamp\":\"2026-11-20T10:00:00.000Z\",\"username\":\"u{n}\",\"action\":\"a\"}}\n"
+    )
+}
+
+/// Peak resident memory, in KiB, of a command run to its end (reaped by `wait4`, which
+/// reports it; clippy cannot see that).
+#[allow(clippy::zombie_processes)]
+fn peak_rss_kib(cmd: &mut std::process::Command) -> (i32, i64, String) {
+    // Linux charges a child, at exec, with the peak of the memory it was started from:
+    // spawned by vfork that is this test process's own peak. A hook forces a real fork,
+    // which charges only what this (small) test process holds right now.
+    // SAFETY: the hook does nothing, so it is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || Ok(()));
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = child.stderr.unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    let mut status = 0;
+    // SAFETY: plain libc call on our own child, with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    (
+        libc::WEXITSTATUS(status),
+        usage.ru_maxrss,
+        reader.join().unwrap(),
+    )
+}
+
+#[test]
+fn maintenance_of_a_100_mib_foreign_line_streams_it_without_holding_it() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("activity-2026-11-20.json");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f.write_all(hostile_line(1).as_bytes()).unwrap();
+        f.write_all(b"{\"id\":\"").unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..100 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b"\"}\n").unwrap();
+        f.write_all(hostile_line(3).as_bytes()).unwrap();
+    }
+    let mut cmd = actlog();
+    cmd.arg("--dir")
+        .arg(t.path())
+        .args(["--now", "2026-11-25T12:00:00Z", "maintain"]);
+    let (code, rss_kib, stderr) = peak_rss_kib(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    // At most the 16 MiB of the line read before it is known to be overlong, plus
+    // buffers; never the 100 MiB line.
+    assert!(rss_kib < 48 * 1024, "peak RSS {rss_kib} KiB");
+    assert!(!path.exists());
+    let out = actlog()
+        .arg("--dir")
+        .arg(t.path())
+        .args(["query", "-c"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n");
+}
+
+#[test]
+fn verify_of_millions_of_bad_lines_stays_small_in_memory_and_output() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("activity-2026-11-20.json"),
+        vec![b'\n'; 3_000_000],
+    )
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b'\n'; 4 << 20]).unwrap();
+    std::fs::write(
+        t.path().join("activity-2026-11-21.json.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    for name in ["activity-2026-11-20.json", "activity-2026-11-21.json.gz"] {
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o640);
+        std::fs::set_permissions(t.path().join(name), mode).unwrap();
+    }
+    let mut cmd = actlog();
+    cmd.arg("--dir").arg(t.path()).arg("verify");
+    let (code, rss_kib, stderr) = peak_rss_kib(&mut cmd);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(rss_kib < 32 * 1024, "peak RSS {rss_kib} KiB");
+    let out = actlog()
+        .arg("--dir")
+        .arg(t.path())
+        .arg("verify")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.len() < 1 << 20, "{} bytes of output", text.len());
+    // 1000 listed per file, then one line that counts the rest of that file.
+    assert_eq!(text.lines().count(), 2 * 1001);
+    assert!(
+        text.contains("activity-2026-11-20.json:1001: more problems: 2999000 more not listed"),
+        "{}",
+        &text[text.len().saturating_sub(2000)..]
+    );
+    assert!(
+        text.contains("activity-2026-11-21.json.gz:1001: more problems: 4193304 more not listed"),
+        "{}",
+        &text[text.len().saturating_sub(2000)..]
+    );
 }
