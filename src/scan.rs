@@ -321,12 +321,18 @@ fn lines_backward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) -
     while end > 0 {
         let body_end = end - 1;
         let start = memrchr(b'\n', &content[..body_end]).map_or(0, |i| i + 1);
-        let loc = Loc {
-            path,
-            line: None,
-            offset: base + start as u64,
-        };
-        sink.line(&content[start..body_end], loc)?;
+        let offset = base + start as u64;
+        // The same limit as forwards, so both directions return the same records.
+        if body_end - start > MAX_LINE {
+            sink.damage(Damage::too_long(path, None, offset));
+        } else {
+            let loc = Loc {
+                path,
+                line: None,
+                offset,
+            };
+            sink.line(&content[start..body_end], loc)?;
+        }
         end = start;
     }
     ControlFlow::Continue(())
@@ -1157,5 +1163,34 @@ mod tests {
         reversed.reverse();
         assert_eq!(expected, reversed);
         assert_eq!(got, reversed);
+    }
+
+    /// Lines and damage kinds, in the order seen.
+    #[derive(Default)]
+    struct Both(Vec<Result<usize, DamageKind>>);
+
+    impl Sink for Both {
+        fn line(&mut self, line: &[u8], _: Loc<'_>) -> ControlFlow<()> {
+            self.0.push(Ok(line.len()));
+            ControlFlow::Continue(())
+        }
+        fn damage(&mut self, damage: Damage) {
+            self.0.push(Err(damage.kind));
+        }
+    }
+
+    #[test]
+    fn whole_line_content_read_backwards_applies_the_line_limit_as_forwards_does() {
+        let mut content = b"{}\n".to_vec();
+        content.extend(std::iter::repeat_n(b'x', MAX_LINE + 1));
+        content.extend_from_slice(b"\n{\"a\":1}\n");
+        let path = Path::new("activity-2026-11-24.json.gz");
+        let mut forwards = Both::default();
+        let _ = lines_forward(path, &content, 0, &mut forwards);
+        let mut backwards = Both::default();
+        let _ = lines_backward(path, &content, 0, &mut backwards);
+        backwards.0.reverse();
+        assert_eq!(forwards.0, [Ok(2), Err(DamageKind::LineTooLong), Ok(7)]);
+        assert_eq!(backwards.0, forwards.0);
     }
 }
