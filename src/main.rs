@@ -391,6 +391,13 @@ fn warn_strangers(dir: &Path) {
             eprintln!("actlog: warning: skipped {name}: {what}, never followed or read");
         }
     }
+    if let Ok(linked) = actlog::layout::list_hard_linked(dir) {
+        for (name, links) in linked {
+            eprintln!(
+                "actlog: warning: {name} has {links} hard links (a hard-link backup such as `cp -al`?): read, but writers refuse to append to it and maintenance will not compress it; back up with `cp -a` or rsync without --link-dest"
+            );
+        }
+    }
 }
 
 fn query_cmd(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCode> {

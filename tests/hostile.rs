@@ -472,3 +472,38 @@ fn a_gzip_bomb_member_is_reported_not_inflated_whole() {
     assert_eq!(users, ["u1", "u3"]);
     assert_eq!(outcome.damaged, 1);
 }
+
+/// README: a hard-linked day file is "reported by readers": it is read, and named.
+#[test]
+fn readers_read_a_hard_linked_day_and_say_so() {
+    let work = tempfile::tempdir().unwrap();
+    let logs = work.path().join("logs");
+    let out = actlog()
+        .arg("--dir")
+        .arg(&logs)
+        .args(["append", "--user", "ünïcode", "--action", "a"])
+        .args(["--at", "2026-11-24T12:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::hard_link(
+        logs.join("activity-2026-11-24.json"),
+        work.path().join("backup.json"),
+    )
+    .unwrap();
+    for args in [&["query", "-c"][..], &["tail", "-n", "1", "-o", "json"]] {
+        let out = actlog()
+            .arg("--dir")
+            .arg(&logs)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!out.stdout.is_empty());
+        assert!(
+            err.contains("activity-2026-11-24.json has 2 hard links") && err.contains("cp -al"),
+            "{args:?}: {err}"
+        );
+    }
+}
