@@ -43,6 +43,13 @@ fn ids(
         until: until.map(|t| t.to_rfc3339()),
         ..FilterSpec::default()
     };
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        // An empty range is refused (CONTRACT section 4); it holds nothing.
+        assert!(Filter::new(&spec, Utc::now()).is_err());
+        return (Vec::new(), 0);
+    }
     let q = Query {
         filter: Filter::new(&spec, Utc::now()).unwrap(),
         limit: None,
