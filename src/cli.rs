@@ -19,7 +19,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "ACTLOG_DIR", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Pretend the current time is TIME (RFC 3339), for tests and reproducible reports
+    /// Pretend the current time is TIME (any form --since takes: RFC 3339, 2026-11-24 13:45, @EPOCH, …), for tests and reproducible reports
     #[arg(long, global = true, env = "ACTLOG_NOW", value_name = "TIME")]
     pub now: Option<String>,
 
@@ -325,7 +325,7 @@ pub struct AppendArgs {
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
 
-    /// When it happened, RFC 3339 with Z or an offset [default: now]
+    /// When it happened: any form --since takes (RFC 3339, a date, 2026-11-24 13:45[:12] in UTC, @EPOCH, now, yesterday, 2h …) [default: now]
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 

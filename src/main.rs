@@ -9,7 +9,7 @@ use actlog::follow::{Follower, Waiter};
 use actlog::maintain::{Action, Policy};
 use actlog::output::{Format, Printer, print_counts};
 use actlog::query::{self, CountBy, Outcome, Query};
-use actlog::record::{parse_ip, parse_timestamp};
+use actlog::record::parse_ip;
 use actlog::timeexpr::parse_interval;
 use actlog::{Activity, Options, Record, Store, demo, ingest};
 use anyhow::{Context, Result, anyhow};
@@ -85,11 +85,11 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn run(cli: &Cli) -> Result<ExitCode> {
     let now = match &cli.now {
-        Some(t) => parse_timestamp(t).context("--now (ACTLOG_NOW)")?,
+        Some(t) => time_flag("--now (ACTLOG_NOW)", t, Utc::now())?,
         None => Utc::now(),
     };
     match &cli.command {
-        Command::Append(args) => append(&cli.dir_or(DEFAULT_DIR), args),
+        Command::Append(args) => append(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Query(args) => query_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Tail(args) => tail_cmd(&cli.dir_or(DEFAULT_DIR), args, now, cli.now.is_some()),
         Command::Maintain(args) => maintain_cmd(&cli.dir_or(DEFAULT_DIR), args, now),
@@ -136,7 +136,19 @@ fn serve_cmd(dir: &Path, args: &ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
+/// A TIME of CONTRACT section 4 given to `flag` (the same forms `--since` takes),
+/// relative to `now`, within the years a day file's name can hold.
+fn time_flag(flag: &str, text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let t = actlog::timeexpr::parse_time(text, now)
+        .map_err(|e| anyhow::anyhow!("{flag} {text:?}: {e}"))?;
+    let year = chrono::Datelike::year(&t);
+    if !(0..=9999).contains(&year) {
+        anyhow::bail!("{flag} {text:?}: year {year} is outside 0000-9999");
+    }
+    Ok(t)
+}
+
+fn append(dir: &Path, args: &AppendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
     let options = Options {
         durability: args.durability,
         max_line_bytes: usize::try_from(args.max_line_bytes)?,
@@ -186,7 +198,7 @@ fn append(dir: &Path, args: &AppendArgs) -> Result<ExitCode> {
         activity = activity.with_user_agent(ua.as_str());
     }
     if let Some(at) = &args.at {
-        activity = activity.at(parse_timestamp(at).context("--at")?);
+        activity = activity.at(time_flag("--at", at, now)?);
     }
     let stamp = writer.append(&activity)?;
     writer.close()?;

@@ -684,3 +684,55 @@ fn random_number_spellings_survive_append_byte_for_byte() {
         );
     }
 }
+
+/// CONTRACT section 4: `--at` and `--now` take every TIME form `--since` takes, and an
+/// impossible date is refused as such.
+#[test]
+fn at_and_now_take_every_time_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = "2026-11-24 13:45";
+    for (at, want) in [
+        ("2026-11-24 10:00:12", "2026-11-24T10:00:12.000Z"),
+        ("2h", "2026-11-24T11:45:00.000Z"),
+        ("yesterday", "2026-11-23T00:00:00.000Z"),
+        ("today", "2026-11-24T00:00:00.000Z"),
+        ("@1764000000", "2025-11-24T16:00:00.000Z"),
+        ("2026-11-24T15:45:00+02:00", "2026-11-24T13:45:00.000Z"),
+        ("2026-11-20", "2026-11-20T00:00:00.000Z"),
+    ] {
+        let out = actlog()
+            .arg("--dir")
+            .arg(dir.path())
+            .args([
+                "--now", now, "append", "--user", "a", "--action", "b", "--at", at,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "--at {at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains(&format!("\"timestamp\":\"{want}\"")),
+            "--at {at}: {text}"
+        );
+    }
+    for (flag, bad) in [("--at", "2026-11-31"), ("--now", "2026-02-30 10:00")] {
+        let mut cmd = actlog();
+        cmd.arg("--dir").arg(dir.path());
+        if flag == "--now" {
+            cmd.args(["--now", bad, "query", "-c"]);
+        } else {
+            cmd.args(["append", "--user", "a", "--action", "b", "--at", bad]);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}: {err}");
+        assert!(
+            err.contains("no such date") && err.contains(flag),
+            "{flag} {bad}: {err}"
+        );
+    }
+}
