@@ -550,11 +550,11 @@ impl Where {
         };
         let text = value_text(&v);
         let equal = || match (&v, &self.number) {
-            (Value::Number(n), Some(b)) => Decimal::parse(&n.to_string()).is_some_and(|a| a == *b),
+            (Value::Number(n), Some(b)) => Decimal::parse(n.as_str()).is_some_and(|a| a == *b),
             _ => text == self.value,
         };
         let ordering = || match (&v, &self.number) {
-            (Value::Number(n), Some(b)) => Decimal::parse(&n.to_string()).map(|a| a.cmp(b)),
+            (Value::Number(n), Some(b)) => Decimal::parse(n.as_str()).map(|a| a.cmp(b)),
             (Value::String(s), Some(b)) => Decimal::parse(s).map(|a| a.cmp(b)),
             (Value::String(s), None) => Some(s.as_str().cmp(self.value.as_str())),
             _ => None,
