@@ -59,8 +59,12 @@ pub fn append_lines(
         line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.len() > max_input_bytes {
             let how = if ended { "" } else { "; not read further" };
-            let too_long =
-                ValidationError::new("line", format!("longer than {max_input_bytes} bytes{how}"));
+            let too_long = ValidationError::new(
+                "line",
+                format!(
+                    "longer than {max_input_bytes} bytes (twice the line limit, room for whitespace a stored line drops){how}"
+                ),
+            );
             return Err(ingest.stop(line_no, too_long.into()));
         }
         if line.iter().all(u8::is_ascii_whitespace) {

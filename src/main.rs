@@ -166,7 +166,8 @@ fn append(dir: &Path, args: &AppendArgs, now: DateTime<Utc>) -> Result<ExitCode>
         let closed = writer.close();
         return match (result, closed) {
             (Ok(n), Ok(())) => {
-                eprintln!("actlog: appended {n} records");
+                let records = if n == 1 { "record" } else { "records" };
+                eprintln!("actlog: appended {n} {records}");
                 Ok(ExitCode::SUCCESS)
             }
             (Ok(n), Err(e)) => {
@@ -223,7 +224,8 @@ fn verify_cmd(dir: &Path, args: &VerifyArgs) -> Result<ExitCode> {
         }
     }
     if args.format == ReportFormat::Text {
-        eprintln!("actlog: {} problem(s) in {}", problems.len(), dir.display());
+        let total: u64 = problems.iter().map(|p| 1 + p.more).sum();
+        eprintln!("actlog: {total} problem(s) in {}", dir.display());
     }
     if let Err(e) = write_stdout(out.as_bytes())
         && e.kind() != io::ErrorKind::BrokenPipe

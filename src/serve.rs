@@ -879,7 +879,15 @@ fn filter(state: &AppState, spec: &FilterSpec) -> std::result::Result<Filter, Ap
             .strip_prefix("--")
             .and_then(|rest| rest.split_once(' '))
         {
-            Some((flag, rest)) => bad_param(flag, format!("{flag} {rest}")),
+            // The problem may name the other end of a range (`--until`) too.
+            Some((flag, rest)) => bad_param(
+                flag,
+                format!(
+                    "{flag} {}",
+                    rest.replace("--until ", "until ")
+                        .replace("--since ", "since ")
+                ),
+            ),
             None => ApiError::new(StatusCode::BAD_REQUEST, message),
         }
     })

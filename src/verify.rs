@@ -29,6 +29,10 @@ pub struct Problem {
     pub problem: String,
     /// Details.
     pub detail: String,
+    /// How many problems this one stands for beyond itself: the count a "more problems"
+    /// summary holds (0 for every other problem).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more: u64,
 }
 
 impl std::fmt::Display for Problem {
@@ -55,6 +59,7 @@ impl From<Damage> for Problem {
             offset: Some(d.offset),
             problem: d.kind.describe().to_owned(),
             detail: d.detail,
+            more: 0,
         }
     }
 }
@@ -81,6 +86,7 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
             offset: None,
             problem: p.to_owned(),
             detail,
+            more: 0,
         };
         if name.starts_with('.') {
             let temp = name
@@ -89,10 +95,21 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
                 .and_then(parse_file_name)
                 .is_some();
             if temp {
-                problems.push(problem(
-                    "stale temporary file",
-                    "left by a maintenance run that stopped; the next run removes it".into(),
-                ));
+                // Maintenance removes a file or symlink left at its temporary name, and
+                // leaves anything else there alone (and that day uncompressed).
+                let removable = std::fs::symlink_metadata(&path)
+                    .is_ok_and(|m| m.is_file() || m.file_type().is_symlink());
+                problems.push(if removable {
+                    problem(
+                        "stale temporary file",
+                        "left by a maintenance run that stopped; the next run removes it".into(),
+                    )
+                } else {
+                    problem(
+                        "foreign object at a temporary name",
+                        "maintenance leaves it alone and does not compress that day until it is removed".into(),
+                    )
+                });
             }
             continue;
         }
@@ -153,6 +170,7 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
         offset: None,
         problem: p.to_owned(),
         detail,
+        more: 0,
     };
     let index = gzmeta::member_index(&file).map_err(|e| Error::io(path, "read", e))?;
     let Some(members) = index else {
@@ -313,6 +331,7 @@ impl Check<'_> {
                 "{} more not listed (only the first {LISTED_PER_FILE} of a file are), {range}; the first of them: {kind}",
                 f.unlisted
             ),
+            more: f.unlisted.saturating_sub(1),
         });
     }
 }
@@ -362,6 +381,7 @@ fn check_plain(
                 offset: Some(len),
                 problem: "unterminated last line".into(),
                 detail: "torn by a crash, or being written right now".into(),
+                more: 0,
             });
         }
     }
@@ -386,7 +406,12 @@ fn check_plain(
             offset: None,
             problem: "leftover already in the .gz".into(),
             detail: format!("its first {covered} bytes are held by the .gz (readers skip them; the next maintenance run removes them)"),
+            more: 0,
         });
     }
     Ok(())
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -85,7 +85,7 @@ fn stdin_mode_reports_invalid_json_and_a_final_line_without_newline_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_stdin(dir.path(), "{\"username\":\"a\",\"action\":\"x\"}", &[]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("appended 1 records"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("appended 1 record\n"));
     let out = run_stdin(
         dir.path(),
         "{\"username\":\"a\",\"action\":\"y\"}\n{\"username\":\n",

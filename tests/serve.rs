@@ -1369,3 +1369,23 @@ fn unencoded_operators_in_the_url_are_understood_and_bodies_are_left_alone() {
     assert_eq!(records[0]["details"]["s"], "a>b \" {}");
     assert_eq!(records[0]["username"], "ü <x>");
 }
+
+/// An empty range is refused over HTTP as on the command line, in the words of query
+/// parameters, naming both ends.
+#[test]
+fn an_empty_range_is_a_400_in_query_parameter_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let agent = agent();
+    let (status, body) = get(
+        &agent,
+        &format!("{}/v1/activity?since=tomorrow&until=today", server.url),
+    );
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("since ") && error.contains("until \"today\"") && !error.contains("--"),
+        "{body}"
+    );
+    assert_eq!(body["parameter"], "since", "{body}");
+}

@@ -249,3 +249,30 @@ fn verify_of_millions_of_bad_lines_stays_small_in_memory_and_output() {
         &text[text.len().saturating_sub(2000)..]
     );
 }
+
+/// The headline counts every problem, also those past the per-file listing cap; and a
+/// directory at a temporary name is not called a stale file that maintenance removes
+/// (maintenance leaves it alone).
+#[test]
+fn the_total_counts_unlisted_problems_and_a_foreign_temp_name_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("activity-2026-11-20.json"), "\n".repeat(2500)).unwrap();
+    std::fs::create_dir(d.join(".activity-2026-11-21.json.gz.tmp")).unwrap();
+    let out = common::actlog()
+        .arg("--dir")
+        .arg(d)
+        .arg("verify")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // 2,500 empty lines, the temporary name, and the file's mode (0644, not 0640).
+    assert!(err.contains("2502 problem(s)"), "{err}");
+    assert!(
+        stdout.contains("foreign object at a temporary name")
+            && !stdout.contains("stale temporary file"),
+        "{stdout}"
+    );
+}
