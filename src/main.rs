@@ -190,6 +190,7 @@ fn append(dir: &Path, args: &AppendArgs, now: DateTime<Utc>) -> Result<ExitCode>
     if let Some(details) = &args.details {
         let value: serde_json::Value =
             actlog::record::parse_json(details).context("--details is not valid JSON")?;
+        actlog::record::check_unique_keys(details).context("--details")?;
         activity = activity.with_details(value).context("--details")?;
     }
     if let Some(ip) = &args.ip {

@@ -90,6 +90,11 @@ impl Activity {
     /// silently drop data); `null` counts as absent for the optional fields.
     pub fn from_json(line: &[u8]) -> Result<Self, ValidationError> {
         let mut map = parse_object(line)?;
+        // A JSON object read into a map keeps one value per key; a record given with a
+        // key twice would be stored changed, so it is refused.
+        if let Ok(text) = std::str::from_utf8(line) {
+            check_unique_keys(text)?;
+        }
         if let Some(field) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(ValidationError::new(
                 field.clone(),
@@ -405,6 +410,80 @@ fn parse_object(line: &[u8]) -> Result<Map<String, Value>, ValidationError> {
             format!("expected a JSON object, got {}", kind(&other)),
         )),
         Err(e) => Err(ValidationError::new("line", format!("not valid JSON: {e}"))),
+    }
+}
+
+/// Refuses JSON text in which one object names a key twice (`{"n":1,"n":2}`): parsed into
+/// a map, all but the last value would be dropped without a word. The error names the
+/// key.
+pub fn check_unique_keys(text: &str) -> Result<(), ValidationError> {
+    match serde_json::from_str::<UniqueKeys>(text) {
+        Ok(UniqueKeys) => Ok(()),
+        Err(e) => match e.to_string().split_once(DUPLICATE) {
+            Some((_, rest)) => {
+                let key = rest.split(" at line ").next().unwrap_or(rest);
+                Err(ValidationError::new(
+                    key.to_owned(),
+                    "given twice in one object; a record keeps each key once",
+                ))
+            }
+            // Not JSON at all: the caller's own parse says so.
+            None => Ok(()),
+        },
+    }
+}
+
+/// Marks the key in [`UniqueKeys`]' error, so the key can be told from other errors.
+const DUPLICATE: &str = "duplicate key: ";
+
+/// Walks any JSON value, failing on the first object with a key twice.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<UniqueKeys, A::Error> {
+        while a.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = a.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{key}")));
+            }
+            a.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
     }
 }
 

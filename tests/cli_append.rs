@@ -736,3 +736,53 @@ fn at_and_now_take_every_time_form() {
         );
     }
 }
+
+/// A key given twice in one object would be stored changed (a map keeps the last), so
+/// it is refused, naming the key, on every way in; distinct keys differing only in case,
+/// or equal keys in different objects, are fine.
+#[test]
+fn a_key_given_twice_is_refused_not_silently_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = "{\"username\":\"u\",\"action\":\"ok\"}\n{\"username\":\"u\",\"action\":\"a\",\"username\":\"v\"}\n";
+    let out = run_stdin(d, input, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("`username`") && err.contains("twice"),
+        "{err}"
+    );
+    assert!(err.contains("1 record(s) written"), "{err}");
+    for details in [r#"{"n":1,"n":2}"#, r#"{"x":{"a":[{"é":1,"é":2}]}}"#] {
+        let out = actlog()
+            .arg("--dir")
+            .arg(d)
+            .args([
+                "append",
+                "--user",
+                "u",
+                "--action",
+                "a",
+                "--details",
+                details,
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{details}: {err}");
+        assert!(err.contains("twice") && err.lines().count() == 1, "{err}");
+    }
+    let fine = r#"{"k":1,"K":2,"x":{"k":3},"y":[{"k":4},{"k":5}]}"#;
+    let out = actlog()
+        .arg("--dir")
+        .arg(d)
+        .args(["append", "--user", "u", "--action", "a", "--details", fine])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(fine));
+}

@@ -1389,3 +1389,19 @@ fn an_empty_range_is_a_400_in_query_parameter_words() {
     );
     assert_eq!(body["parameter"], "since", "{body}");
 }
+
+/// A POSTed record naming a key twice is refused (400 naming the record and the key),
+/// and nothing of the batch is written.
+#[test]
+fn a_post_with_a_key_given_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let agent = agent();
+    let body =
+        r#"[{"username":"u","action":"a"},{"username":"u","action":"a","details":{"a":1,"a":2}}]"#;
+    let (status, v) = post(&agent, &server.url, body, None);
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["index"], 1, "{v}");
+    assert_eq!(v["field"], "a", "{v}");
+    assert!(stored(dir.path()).is_empty());
+}
