@@ -91,8 +91,11 @@ impl Activity {
     pub fn from_json(line: &[u8]) -> Result<Self, ValidationError> {
         let mut map = parse_object(line)?;
         // A JSON object read into a map keeps one value per key; a record given with a
-        // key twice would be stored changed, so it is refused.
-        if let Ok(text) = std::str::from_utf8(line) {
+        // key twice would be stored changed, so it is refused. Counting keys in the text
+        // is cheap; only when the map holds fewer is the text walked again for the name.
+        if let Ok(text) = std::str::from_utf8(line)
+            && text_keys(text) != map_keys(&map)
+        {
             check_unique_keys(text)?;
         }
         if let Some(field) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -431,6 +434,42 @@ pub fn check_unique_keys(text: &str) -> Result<(), ValidationError> {
             None => Ok(()),
         },
     }
+}
+
+/// How many object keys valid JSON `text` names (a string followed by `:`).
+fn text_keys(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut i, mut keys) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < b.len() && b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if b.get(i) == Some(&b':') {
+            keys += 1;
+        }
+    }
+    keys
+}
+
+/// How many keys `map` and the objects inside it hold.
+fn map_keys(map: &Map<String, Value>) -> usize {
+    fn value_keys(v: &Value) -> usize {
+        match v {
+            Value::Object(m) => map_keys(m),
+            Value::Array(a) => a.iter().map(value_keys).sum(),
+            _ => 0,
+        }
+    }
+    map.len() + map.values().map(value_keys).sum::<usize>()
 }
 
 /// Marks the key in [`UniqueKeys`]' error, so the key can be told from other errors.
