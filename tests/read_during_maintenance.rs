@@ -12,10 +12,10 @@ mod common;
 
 use actlog::{Activity, Options, Store};
 use chrono::{DateTime, Utc};
-use common::actlog;
-use std::io::{BufRead, BufReader, Read};
+use common::{Server, actlog};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -192,45 +192,6 @@ fn stats_total(dir: &Path) -> Result<u64, String> {
         .ok_or_else(|| format!("stats output has no total: {v}"))
 }
 
-/// A running `actlog serve`, stopped on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = actlog()
-            .arg("--dir")
-            .arg(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .last()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-        });
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Pages through `GET /v1/activity` in both orders, 700 records a page.
 fn pages(url: &str, oldest: bool) -> Result<Vec<String>, String> {
     let mut got = Vec::new();
@@ -286,7 +247,7 @@ fn readers_racing_maintenance_return_every_record_once() {
         let dir = tempfile::tempdir().unwrap();
         let d: PathBuf = dir.path().to_path_buf();
         copy_store(src.path(), &d);
-        let server = Server::start(&d);
+        let server = Server::start(&d, &[]);
         let done = Arc::new(AtomicBool::new(false));
         // Each reader loops until maintenance has finished, and runs at least once.
         let mut handles = Vec::new();

@@ -3,36 +3,7 @@
 
 mod common;
 
-use common::{actlog, all_lines};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &std::path::Path) -> Server {
-    let mut child = actlog()
-        .arg("--dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let url = line.split_whitespace().last().unwrap().to_owned();
-    std::thread::spawn(move || {
-        let _ = stderr.read_to_string(&mut String::new());
-    });
-    Server(child, url)
-}
+use common::{Server, all_lines};
 
 fn post(url: &str, body: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -51,12 +22,12 @@ fn post(url: &str, body: &str) -> (u16, String) {
 #[test]
 fn post_stores_canonical_addresses_and_numbers_as_written_and_refuses_the_far_future() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path());
+    let server = Server::start(dir.path(), &[]);
     let details = r#"{"n":1e2,"m":1.50,"b":100000000000000000001,"z":-0,"s":"é"}"#;
     let body = format!(
         r#"[{{"username":"ü","action":"a","ip_address":"::ffff:203.0.113.7","details":{details}}},{{"username":"ü","action":"b","ip_address":"2001:DB8::0:1"}}]"#
     );
-    let (status, text) = post(&server.1, &body);
+    let (status, text) = post(&server.url, &body);
     assert_eq!(status, 201, "{text}");
     let stored: Vec<String> = all_lines(dir.path())
         .into_iter()
@@ -76,7 +47,7 @@ fn post_stores_canonical_addresses_and_numbers_as_written_and_refuses_the_far_fu
         stored[1]
     );
     let (status, text) = post(
-        &server.1,
+        &server.url,
         r#"[{"username":"u","action":"a"},{"username":"u","action":"a","timestamp":"2999-01-01T00:00:00Z"}]"#,
     );
     assert_eq!(status, 400, "{text}");

@@ -95,3 +95,73 @@ pub fn copy_fixture(name: &str, to: &Path) {
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     }
 }
+
+/// A running `actlog serve` on a free loopback port, stopped on drop.
+pub struct Server {
+    /// The server process.
+    pub child: std::process::Child,
+    /// Its base address, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its log directory.
+    pub dir: PathBuf,
+}
+
+impl Server {
+    /// Starts `actlog --dir DIR serve --listen 127.0.0.1:0 EXTRA`.
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut cmd = actlog();
+        cmd.arg("--dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra);
+        Server::spawn(cmd, dir)
+    }
+
+    /// Starts `cmd`, an `actlog serve` command line (perhaps behind prlimit or setpriv).
+    pub fn spawn(mut cmd: std::process::Command, dir: &Path) -> Server {
+        let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .last()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        });
+        Server {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// SIGTERM, then the exit status; fails if the server is not gone within 20 s.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
