@@ -173,9 +173,12 @@ pub fn run(store: &Store, options: &ServeOptions, ready: impl FnOnce(SocketAddr)
         let bound = listener
             .local_addr()
             .map_err(|e| Error::io(format!("listen address {listen}"), "bind", e))?;
+        // The handlers are in place before anyone is told the address: a SIGTERM sent
+        // right after start is a clean shutdown, never the default kill.
+        let shutdown = shutdown_signal();
         ready(bound);
         let app = router(state.clone(), options.request_timeout);
-        serve_connections(listener, app, options, &state).await;
+        serve_connections(listener, app, options, &state, shutdown).await;
         Ok(())
     });
     // Every request has been answered; buffered records go to disk before we exit.
@@ -209,6 +212,7 @@ async fn serve_connections(
     app: Router,
     options: &ServeOptions,
     state: &Shared,
+    shutdown: impl std::future::Future<Output = ()>,
 ) {
     let cap = connection_cap(options.max_connections);
     let slots = Arc::new(tokio::sync::Semaphore::new(cap));
@@ -217,7 +221,6 @@ async fn serve_connections(
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(options.header_timeout)
         .keep_alive(true);
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         // Waiting for a free slot leaves further clients in the kernel's backlog, where
@@ -466,20 +469,25 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for LenientTarget<T
     }
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (not when first polled) and returns a
+/// future that ends at the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
+            // Without signal handlers the server runs until killed.
+            _ => std::future::pending::<()>().await,
         }
-        // Without signal handlers the server runs until killed.
-        _ => std::future::pending::<()>().await,
     }
 }
 

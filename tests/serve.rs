@@ -1339,3 +1339,15 @@ fn a_post_with_a_key_given_twice_is_refused() {
     assert_eq!(v["field"], "a", "{v}");
     assert!(stored(dir.path()).is_empty());
 }
+
+/// SIGTERM the moment the address is printed is a clean shutdown (exit 0), never the
+/// default kill: the handlers are installed before the address is given out.
+#[test]
+fn sigterm_right_after_start_is_a_clean_shutdown() {
+    for _ in 0..20 {
+        let t = tempfile::tempdir().unwrap();
+        let mut server = Server::start(t.path(), &[]);
+        let status = server.terminate();
+        assert!(status.success(), "{status}");
+    }
+}
