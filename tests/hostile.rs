@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::actlog;
+use common::{actlog, peak_rss_kib};
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::os::unix::fs::symlink;
@@ -344,34 +344,6 @@ fn terminal_output_neutralises_control_sequences_in_every_field() {
             assert_eq!(rows, 1, "{what}: one record, one line: {text:?}");
         }
     }
-}
-
-/// Peak resident memory, in KiB, of a command run to its end (reaped by `wait4`, which
-/// reports it; clippy cannot see that).
-#[allow(clippy::zombie_processes)]
-fn peak_rss_kib(cmd: &mut std::process::Command) -> (i32, i64, String) {
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
-        s
-    });
-    let mut status = 0;
-    // SAFETY: plain libc call on our own child, with valid out-pointers.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    (
-        libc::WEXITSTATUS(status),
-        usage.ru_maxrss,
-        reader.join().unwrap(),
-    )
 }
 
 #[test]

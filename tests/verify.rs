@@ -3,7 +3,7 @@
 mod common;
 
 use actlog::{Activity, Options, Store};
-use common::actlog;
+use common::{actlog, peak_rss_kib};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -132,41 +132,6 @@ fn verify_of_a_missing_directory_is_an_error() {
 fn hostile_line(n: u32) -> String {
     format!(
         "{{\"id\":\"01937c3e-0000-7000-8000-{n:012}\",\"timestamp\":\"2026-11-20T10:00:00.000Z\",\"username\":\"u{n}\",\"action\":\"a\"}}\n"
-    )
-}
-
-/// Peak resident memory, in KiB, of a command run to its end (reaped by `wait4`, which
-/// reports it; clippy cannot see that).
-#[allow(clippy::zombie_processes)]
-fn peak_rss_kib(cmd: &mut std::process::Command) -> (i32, i64, String) {
-    // Linux charges a child, at exec, with the peak of the memory it was started from:
-    // spawned by vfork that is this test process's own peak. A hook forces a real fork,
-    // which charges only what this (small) test process holds right now.
-    // SAFETY: the hook does nothing, so it is async-signal-safe.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(cmd, || Ok(()));
-    }
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
-        s
-    });
-    let mut status = 0;
-    // SAFETY: plain libc call on our own child, with valid out-pointers.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    (
-        libc::WEXITSTATUS(status),
-        usage.ru_maxrss,
-        reader.join().unwrap(),
     )
 }
 
