@@ -978,7 +978,7 @@ async fn get_stream(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Res
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let (follower, _) = match Follower::start(&state.dir, state.clock.clone()) {
+    let (follower, _) = match Follower::start(&state.dir) {
         Ok(f) => f,
         Err(e) => return store_error(&e, false).into_response(),
     };
