@@ -181,7 +181,7 @@ pub struct ScanOptions {
     pub reverse: bool,
     /// Read the plain file only up to this many bytes (where a follower takes over).
     pub plain_end: Option<u64>,
-    /// Threads inflating the members of an indexed `.gz` (0 or 1: one helper thread).
+    /// Threads inflating the members of an indexed `.gz` (0 or 1: on the calling thread).
     pub member_threads: usize,
     /// Only records at or after this are wanted: members that say they hold none are skipped.
     pub since: Option<DateTime<Utc>>,
