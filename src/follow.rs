@@ -1,10 +1,15 @@
 //! `actlog tail -f`: print each new complete line as any process appends it, across
 //! midnight (a newer day file appearing) and across maintenance replacing a followed file.
 //!
-//! The newest day and the one before it are followed, so late records of a pod whose clock
-//! lags still show. Waiting uses file-system events where available, with a poll as a
-//! safety net; on network volumes other machines' writes raise no events, so `--poll`
-//! (or a failed watcher) polls only.
+//! Every plain day file in the directory is followed, whatever its date: today's, the
+//! late records of a pod whose clock lags (yesterday's, or an older day appended to after
+//! it was compressed), and a future-dated file left by a pod whose clock ran ahead. A day
+//! is let go only once its plain file is gone (compressed or deleted), never because a
+//! newer day appeared, so a write to any day is printed however late it comes. Maintenance
+//! keeps plain files few (finished days are compressed), so this costs one open file and
+//! one read per plain day and look. Waiting uses file-system events where available, with
+//! a poll as a safety net; on network volumes other machines' writes raise no events, so
+//! `--poll` (or a failed watcher) polls only.
 
 use crate::error::{Error, Result};
 use crate::gzmeta;
@@ -46,7 +51,6 @@ struct Tracked {
 pub struct Follower {
     dir: PathBuf,
     days: BTreeMap<NaiveDate, Tracked>,
-    newest: Option<NaiveDate>,
     /// Per day, the bytes of its `.gz` already accounted for: there when following
     /// started, or read since. Maintenance only ever appends members to a `.gz`, so
     /// members past this hold records this follower has not seen in a plain file, unless
@@ -79,7 +83,6 @@ impl Follower {
         let mut f = Follower {
             dir: dir.to_path_buf(),
             days: BTreeMap::new(),
-            newest: None,
             gz_seen,
         };
         let mut ends = HashMap::new();
@@ -93,22 +96,11 @@ impl Follower {
         Ok((f, ends))
     }
 
-    /// The days to follow now: the newest plain day and the one before.
-    fn days_to_follow(&mut self) -> Result<Vec<NaiveDate>> {
-        let present = list_days(&self.dir)?;
-        let newest_plain = present
-            .iter()
-            .filter(|(_, f)| f.plain)
-            .map(|(d, _)| *d)
-            .max();
-        self.newest = self.newest.max(newest_plain);
-        let Some(newest) = self.newest else {
-            return Ok(Vec::new());
-        };
-        let oldest = newest.pred_opt().unwrap_or(newest);
-        Ok(present
+    /// The days to follow now: every day with a plain file.
+    fn days_to_follow(&self) -> Result<Vec<NaiveDate>> {
+        Ok(list_days(&self.dir)?
             .into_iter()
-            .filter(|(d, f)| f.plain && *d >= oldest)
+            .filter(|(_, f)| f.plain)
             .map(|(d, _)| d)
             .collect())
     }
@@ -144,7 +136,6 @@ impl Follower {
                 }
             }
         }
-        let oldest = self.newest.and_then(|n| n.pred_opt());
         let days: Vec<NaiveDate> = self.days.keys().copied().collect();
         for day in days {
             let Some(t) = self.days.get_mut(&day) else {
@@ -176,9 +167,6 @@ impl Follower {
                         return Ok(ControlFlow::Break(()));
                     }
                 }
-            }
-            if oldest.is_some_and(|o| day < o) {
-                self.days.remove(&day);
             }
         }
         Ok(ControlFlow::Continue(()))

@@ -193,6 +193,60 @@ fn follow_prints_nothing_twice_when_writes_race_its_start() {
     assert_eq!(seen, expected, "each record exactly once, in order");
 }
 
+/// A follower is not blinded by a future-dated day file (a pod whose clock ran decades
+/// ahead), and still prints writes to a day older than the two newest: followed days are
+/// every day with a plain file, not the two newest by name.
+fn every_day_written_to_is_followed(extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "before", "2026-11-20T10:00:00Z");
+    let status = actlog()
+        .arg("--dir")
+        .arg(d)
+        .args(["append", "--user", "u", "--action", "future"])
+        .args(["--at", "2062-12-02T00:00:00Z", "--max-future-skew", "20000d"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tail = Tail::start(d, &["-n", "0"].iter().chain(extra).copied().collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(500));
+    let wait = Duration::from_secs(5);
+    // Now, by this machine's clock: today's file, which sorts before the future one.
+    let status = actlog()
+        .arg("--dir")
+        .arg(d)
+        .args(["append", "--user", "u", "--action", "now"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(tail.next_action(wait).as_deref(), Some("now"));
+    // Newer days appear, then a late write to an old day (the rollover `--poll` missed).
+    append(d, "day.21", "2026-11-21T10:00:00Z");
+    assert_eq!(tail.next_action(wait).as_deref(), Some("day.21"));
+    append(d, "day.22", "2026-11-22T10:00:00Z");
+    assert_eq!(tail.next_action(wait).as_deref(), Some("day.22"));
+    append(d, "late.20", "2026-11-20T23:00:00Z");
+    assert_eq!(tail.next_action(wait).as_deref(), Some("late.20"));
+    append(d, "late.21", "2026-11-21T23:00:00Z");
+    assert_eq!(tail.next_action(wait).as_deref(), Some("late.21"));
+    // A day that had no file when following started, older than all of them.
+    append(d, "older", "2026-11-01T10:00:00Z");
+    assert_eq!(tail.next_action(wait).as_deref(), Some("older"));
+    assert_eq!(tail.rest(Duration::from_millis(1500)), Vec::<String>::new());
+}
+
+#[test]
+fn every_day_written_to_is_followed_with_events() {
+    every_day_written_to_is_followed(&[]);
+}
+
+#[test]
+fn every_day_written_to_is_followed_by_polling() {
+    every_day_written_to_is_followed(&["--poll", "2s"]);
+}
+
 /// Collects the `action` of every line a follower hands over.
 #[derive(Default)]
 struct Actions(Vec<String>);
