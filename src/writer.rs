@@ -46,8 +46,8 @@ pub struct Options {
     /// At most [`crate::record::MAX_LINE_LIMIT`], the longest line readers read.
     pub max_line_bytes: usize,
     /// How far ahead of the writer's clock a record's `timestamp` may be; a later one is
-    /// refused. Followers wait for records past the newest they saw, so one record stamped
-    /// far in the future would hide everything after it from them. One day by default
+    /// refused: a record stamped far ahead would stand last in every `tail -n` and keep its
+    /// day file from ever being compressed. One day by default
     /// ([`DEFAULT_MAX_FUTURE_SKEW`]); `Duration::MAX` turns the check off.
     pub max_future_skew: Duration,
     /// Buffered mode: bytes queued in memory before `append` blocks (back-pressure).

@@ -204,12 +204,20 @@ fn every_day_written_to_is_followed(extra: &[&str]) {
         .arg("--dir")
         .arg(d)
         .args(["append", "--user", "u", "--action", "future"])
-        .args(["--at", "2062-12-02T00:00:00Z", "--max-future-skew", "20000d"])
+        .args([
+            "--at",
+            "2062-12-02T00:00:00Z",
+            "--max-future-skew",
+            "20000d",
+        ])
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
-    let tail = Tail::start(d, &["-n", "0"].iter().chain(extra).copied().collect::<Vec<_>>());
+    let tail = Tail::start(
+        d,
+        &["-n", "0"].iter().chain(extra).copied().collect::<Vec<_>>(),
+    );
     std::thread::sleep(Duration::from_millis(500));
     let wait = Duration::from_secs(5);
     // Now, by this machine's clock: today's file, which sorts before the future one.

@@ -453,6 +453,59 @@ fn a_stream_client_receives_records_appended_by_another_process_once_each_across
 }
 
 #[test]
+fn a_stream_client_is_not_blinded_by_a_future_dated_day_file() {
+    let t = tempfile::tempdir().unwrap();
+    // A day file dated decades ahead, as a pod with a broken clock would leave behind.
+    let future = actlog()
+        .arg("--dir")
+        .arg(t.path())
+        .args([
+            "append",
+            "--at",
+            "2062-12-02T00:00:00Z",
+            "--max-future-skew",
+            "20000d",
+        ])
+        .args(["--user", "skewed", "--action", "future.write"])
+        .output()
+        .unwrap();
+    assert!(
+        future.status.success(),
+        "{}",
+        String::from_utf8_lossy(&future.stderr)
+    );
+    let server = Server::start(t.path(), &[]);
+    let events = subscribe(&server.url, "");
+    for n in 0..3 {
+        let out = actlog()
+            .arg("--dir")
+            .arg(t.path())
+            .args(["append", "--user", "now", "--action", &format!("today.{n}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < 3 && Instant::now() < deadline {
+        if let Ok(data) = events.recv_timeout(Duration::from_millis(200)) {
+            got.push(serde_json::from_str::<Value>(&data).unwrap()["action"].clone());
+        }
+    }
+    while let Ok(data) = events.recv_timeout(Duration::from_millis(1500)) {
+        got.push(serde_json::from_str::<Value>(&data).unwrap()["action"].clone());
+    }
+    assert_eq!(
+        got,
+        vec![json!("today.0"), json!("today.1"), json!("today.2")]
+    );
+}
+
+#[test]
 fn sigterm_with_requests_in_flight_loses_no_acknowledged_record_and_exits_0() {
     let t = tempfile::tempdir().unwrap();
     // Buffered: acknowledged records may still be in memory at SIGTERM; they must be
