@@ -105,6 +105,19 @@ impl Follower {
             .collect())
     }
 
+    /// Days with no followed plain file whose `.gz` grew since it was accounted for: a
+    /// plain file was created and folded in between two looks, so its records are only
+    /// in the new members.
+    fn grown_untracked_gz(&self) -> Result<Vec<NaiveDate>> {
+        Ok(gz_sizes(&self.dir)?
+            .into_iter()
+            .filter(|(day, size)| {
+                !self.days.contains_key(day) && *size > self.gz_seen.get(day).copied().unwrap_or(0)
+            })
+            .map(|(day, _)| day)
+            .collect())
+    }
+
     /// Reads everything appended since the last call and hands each complete line that
     /// matches `query`'s filter to `emit`; damage is counted in the outcome.
     pub fn read_matching(
@@ -134,6 +147,11 @@ impl Follower {
                 if let Some(t) = self.open_fresh(day)? {
                     self.days.insert(day, t);
                 }
+            }
+        }
+        for day in self.grown_untracked_gz()? {
+            if self.catch_up_gz(day, None, sink)?.is_break() {
+                return Ok(ControlFlow::Break(()));
             }
         }
         let days: Vec<NaiveDate> = self.days.keys().copied().collect();

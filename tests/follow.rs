@@ -346,3 +346,31 @@ fn a_new_day_folded_before_the_first_look_loses_nothing() {
     assert!(follower.read_new(&mut got).unwrap().is_continue());
     assert_eq!(got.0, ["n1", "n2"]);
 }
+
+/// A plain file created and folded in whole between two looks leaves no plain file to
+/// follow: its records are read from the members it left in the `.gz`, each once, for a
+/// new day and for a day already compressed when following began.
+#[test]
+fn a_plain_file_created_and_folded_between_two_looks_loses_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let w = november_writer(dir, 26);
+    append_on(&w, 23, "before");
+    fold(dir, 26);
+    let (mut follower, _) = actlog::follow::Follower::start(dir).unwrap();
+    append_on(&w, 23, "late"); // a day compressed before following began
+    append_on(&w, 25, "new"); // a day with no file at all before
+    fold(dir, 26);
+    let mut got = Actions::default();
+    assert!(follower.read_new(&mut got).unwrap().is_continue());
+    got.0.sort();
+    assert_eq!(got.0, ["late", "new"]);
+    // Nothing more comes from a second look, nor after another record and fold.
+    let mut again = Actions::default();
+    assert!(follower.read_new(&mut again).unwrap().is_continue());
+    assert!(again.0.is_empty(), "{:?}", again.0);
+    append_on(&w, 25, "later");
+    fold(dir, 26);
+    assert!(follower.read_new(&mut again).unwrap().is_continue());
+    assert_eq!(again.0, ["later"]);
+}

@@ -203,6 +203,9 @@ struct WriterProc {
 struct Follower {
     child: Child,
     lines: Arc<Mutex<Vec<(i64, String)>>>,
+    /// The markers among `lines`, kept apart so that waiting for one does not hold the
+    /// lock over every line (which would stall the reader, and so the follower).
+    markers: Arc<Mutex<Vec<(i64, u64)>>>,
     reader: std::thread::JoinHandle<()>,
 }
 
@@ -279,25 +282,35 @@ impl Soak {
         self.root.path().join(format!("ack-{id}"))
     }
 
-    fn spawn_follower(&self) -> Follower {
-        let mut child = self
-            .actlog()
-            .args(["tail", "-f", "-n", "0", "-o", "json"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+    /// Every other window polls (`--poll 2s`, as on a network volume) instead of
+    /// waiting on file-system events: the two modes notice rollovers at different times.
+    fn spawn_follower(&self, poll: bool) -> Follower {
+        let mut cmd = self.actlog();
+        cmd.args(["tail", "-f", "-n", "0", "-o", "json"]);
+        if poll {
+            cmd.args(["--poll", "2s"]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let out = child.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
+        let markers = Arc::new(Mutex::new(Vec::new()));
+        let (sink, marker_sink) = (lines.clone(), markers.clone());
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                sink.lock().unwrap().push((monotonic_ns(), line));
+                let at = monotonic_ns();
+                if line.contains("\"soak.marker\"")
+                    && let Some(m) = marker_in(&line)
+                {
+                    marker_sink.lock().unwrap().push((at, m));
+                }
+                sink.lock().unwrap().push((at, line));
             }
         });
         Follower {
             child,
             lines,
+            markers,
             reader,
         }
     }
@@ -453,7 +466,7 @@ impl Soak {
             // Followers, one window after another.
             match &mut follower {
                 None => {
-                    let f = soak.spawn_follower();
+                    let f = soak.spawn_follower(windows.len() % 2 == 1);
                     std::thread::sleep(Duration::from_millis(300));
                     marker_no += 1;
                     markers
@@ -541,27 +554,51 @@ impl Soak {
                 .append(&marker(*marker_no).at(at))
                 .map_err(|e| format!("append end marker: {e}"))?;
         }
-        let seen = |lines: &Mutex<Vec<(i64, String)>>, m: u64| {
-            lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(_, l)| marker_in(l) == Some(m))
-                .map(|(t, _)| *t)
+        let seen = |markers: &Mutex<Vec<(i64, u64)>>, m: u64| {
+            let markers = markers.lock().unwrap();
+            markers.iter().find(|(_, n)| *n == m).map(|(t, _)| *t)
         };
         let waited = Instant::now();
-        while ends.iter().any(|&m| seen(&f.lines, m).is_none())
+        while ends.iter().any(|&m| seen(&f.markers, m).is_none())
             && waited.elapsed() < Duration::from_secs(20)
         {
             std::thread::sleep(Duration::from_millis(20));
         }
+        let late = ends
+            .iter()
+            .any(|&m| seen(&f.markers, m).is_none())
+            .then(|| {
+                // Diagnosis only: is the follower slow or blind?
+                while ends.iter().any(|&m| seen(&f.markers, m).is_none())
+                    && waited.elapsed() < Duration::from_secs(60)
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                waited.elapsed()
+            });
+        let exited = f.child.try_wait().ok().flatten();
         let _ = f.child.kill();
         let _ = f.child.wait();
         let _ = f.reader.join();
-        let from_ns = seen(&f.lines, start_marker)
+        let from_ns = seen(&f.markers, start_marker)
             .ok_or(format!("follower never printed marker {start_marker}"))?;
-        if let Some(m) = ends.iter().find(|&&m| seen(&f.lines, m).is_none()) {
-            return Err(format!("follower never printed end marker {m}"));
+        if let Some(late) = late {
+            let printed: Vec<u64> = f.markers.lock().unwrap().iter().map(|(_, m)| *m).collect();
+            let mut files: Vec<String> = std::fs::read_dir(&self.dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| {
+                            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                            format!("{} {len}", e.file_name().to_string_lossy())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            return Err(format!(
+                "follower did not print end markers {ends:?} within 20 s (after {late:?}: printed \
+                 {printed:?}; follower exited: {exited:?}; files {files:?})"
+            ));
         }
         let lines = std::mem::take(&mut *f.lines.lock().unwrap());
         Ok(FollowWindow {
@@ -726,7 +763,7 @@ impl Soak {
         let summary = format!(
             "soak: {seconds} s, {days} fake days, records acknowledged {acked_total}, found {found}, \
              checked {checked}, lost {lost}, duplicated {duplicated}, kills {kills} ({kw} writers, {km} \
-             maintainers), maintenance runs {mr}, queries {q}, follower windows {fw} ({fc} records), \
+             maintainers), maintenance runs {mr}, queries {q}, follower windows {fw}, every other polling ({fc} records), \
              torn lines {torn}, days kept {kept}",
             days = days_seen.num_days(),
             found = found.len(),
