@@ -143,6 +143,18 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// Following ran out of file descriptors: it holds one per plain (uncompressed) day.
+    #[error("{}: cannot follow {days} plain day files at once: the open-file limit is reached ({source}); run `actlog maintain` to compress finished days, or raise `ulimit -n`", path.display())]
+    TooManyDays {
+        /// The day file that could not be opened.
+        path: PathBuf,
+        /// How many plain day files there were to follow.
+        days: usize,
+        /// The error of the open.
+        #[source]
+        source: io::Error,
+    },
+
     /// `ACTLOG_THREADS` is not a thread count readers can use.
     #[error("ACTLOG_THREADS={value:?}: expected a whole number of threads from 1 to {max}", max = crate::threads::MAX_THREADS)]
     Threads {
@@ -217,6 +229,11 @@ impl Error {
             Error::InvalidAt { index, source } => Error::InvalidAt {
                 index: *index,
                 source: Box::new(source.duplicate()),
+            },
+            Error::TooManyDays { path, days, source } => Error::TooManyDays {
+                path: path.clone(),
+                days: *days,
+                source: dup_io(source),
             },
             Error::Closed => Error::Closed,
             Error::BadOption { option, problem } => Error::BadOption {

@@ -86,8 +86,10 @@ impl Follower {
             gz_seen,
         };
         let mut ends = HashMap::new();
-        for day in f.days_to_follow()? {
-            if let Some(mut t) = open_tracked(&dir.join(file_name(day, FileKind::Plain)))? {
+        let days = f.days_to_follow()?;
+        for &day in &days {
+            let path = dir.join(file_name(day, FileKind::Plain));
+            if let Some(mut t) = open_tracked(&path).map_err(|e| too_many(e, days.len()))? {
                 t.offset = complete_len(&t)?;
                 ends.insert(day, t.offset);
                 f.days.insert(day, t);
@@ -136,7 +138,8 @@ impl Follower {
 
     /// Reads everything appended since the last call and hands complete lines to `sink`.
     pub fn read_new(&mut self, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
-        for day in self.days_to_follow()? {
+        let plain_days = self.days_to_follow()?;
+        for &day in &plain_days {
             if !self.days.contains_key(&day) {
                 // A file that appeared after we started: all of it is new, but for what
                 // the `.gz` already holds (then read from the `.gz`, with any other
@@ -144,7 +147,10 @@ impl Follower {
                 if self.catch_up_gz(day, None, sink)?.is_break() {
                     return Ok(ControlFlow::Break(()));
                 }
-                if let Some(t) = self.open_fresh(day)? {
+                if let Some(t) = self
+                    .open_fresh(day)
+                    .map_err(|e| too_many(e, plain_days.len()))?
+                {
                     self.days.insert(day, t);
                 }
             }
@@ -298,6 +304,39 @@ fn gz_sizes(dir: &Path) -> Result<HashMap<NaiveDate, u64>> {
         }
     }
     Ok(sizes)
+}
+
+/// `e`, or [`Error::TooManyDays`] when it is an open that hit the open-file limit.
+fn too_many(e: Error, days: usize) -> Error {
+    match e {
+        Error::Io {
+            path,
+            op: "open",
+            source,
+        } if matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+            Error::TooManyDays { path, days, source }
+        }
+        e => e,
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit. A follower holds one
+/// descriptor per plain day file, and a store nobody maintains can have hundreds; the
+/// usual soft limit of 1024 is a default, not a decision. Failure leaves the limit as it
+/// was (opens past it are then reported as [`Error::TooManyDays`]).
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) and setrlimit(2) read or write only the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 fn open_tracked(path: &Path) -> Result<Option<Tracked>> {

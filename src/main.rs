@@ -101,6 +101,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 }
 
 fn serve_cmd(dir: &Path, args: &ServeArgs) -> Result<ExitCode> {
+    actlog::follow::raise_open_file_limit();
     let request_timeout = parse_interval(&args.request_timeout)
         .map_err(|e| anyhow!("--request-timeout {:?}: {e}", args.request_timeout))?;
     let header_timeout = parse_interval(&args.header_timeout)
@@ -473,6 +474,7 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) ->
     let strict = args.filters.strict;
     // Start following before reading the past, up to exactly where following begins.
     let (follower, ends) = if args.follow {
+        actlog::follow::raise_open_file_limit();
         Follower::start(dir).map(|(f, e)| (Some(f), e))?
     } else {
         (None, HashMap::new())

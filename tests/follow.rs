@@ -374,3 +374,82 @@ fn a_plain_file_created_and_folded_between_two_looks_loses_nothing() {
     assert!(follower.read_new(&mut again).unwrap().is_continue());
     assert_eq!(again.0, ["later"]);
 }
+
+/// 300 plain day files and a soft open-file limit of 100: `tail -f` raises its soft limit
+/// to the hard one and follows them all; with no room to raise it, it says in one line
+/// what is wrong and what to do, and exits 2.
+#[test]
+fn many_plain_days_are_followed_or_refused_in_one_clear_line() {
+    use chrono::TimeZone;
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let today = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+    let w = actlog::Store::open(
+        dir,
+        actlog::Options {
+            clock: std::sync::Arc::new(actlog::FixedClock::new(today)),
+            ..actlog::Options::default()
+        },
+    )
+    .unwrap()
+    .writer();
+    for back in 0..300 {
+        let at = today - chrono::Duration::days(back);
+        w.append(&actlog::Activity::new("u", "old").at(at)).unwrap();
+    }
+    drop(w);
+    let tail = |limit: &str| {
+        std::process::Command::new("prlimit")
+            .arg(format!("--nofile={limit}"))
+            .arg(env!("CARGO_BIN_EXE_actlog"))
+            .arg("--dir")
+            .arg(dir)
+            .args(["tail", "-f", "-n", "0", "-o", "json", "--poll", "200ms"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    let mut child = tail("100:4096");
+    let out = child.stdout.take().unwrap();
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let oldest = (today - chrono::Duration::days(299)).format("%Y-%m-%dT08:00:00Z");
+    let appended = actlog()
+        .arg("--dir")
+        .arg(dir)
+        .args(["append", "--user", "u", "--action", "late.to.the.oldest"])
+        .args(["--at", &oldest.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        appended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&appended.stderr)
+    );
+    let line = lines.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let line = line.unwrap_or_else(|_| panic!("nothing printed ({status}): {err}"));
+    assert!(line.contains("late.to.the.oldest"), "{line}");
+
+    let refused = tail("100:100").wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot follow 300 plain day files")
+            && err.contains("actlog maintain")
+            && err.contains("ulimit -n"),
+        "{err}"
+    );
+    assert!(refused.stdout.is_empty());
+}
