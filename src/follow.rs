@@ -14,7 +14,7 @@
 use crate::error::{Error, Result};
 use crate::gzmeta;
 use crate::layout::{FileKind, file_name, list_days};
-use crate::scan::{Damage, Loc, MAX_LINE, Sink};
+use crate::scan::{Damage, DayFiles, Loc, MAX_LINE, Sink, Snapshot};
 use chrono::NaiveDate;
 use memchr::{memchr, memrchr};
 use std::collections::{BTreeMap, HashMap};
@@ -59,43 +59,46 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Starts following at the current end of every followed file (after its last complete
-    /// line). Returns those positions, so that reading the past up to exactly them and then
-    /// following prints every record once.
-    pub fn start(dir: &Path) -> Result<(Follower, HashMap<NaiveDate, u64>)> {
-        // The `.gz` sizes must belong with the plain files' ends: if maintenance folded
-        // something in between, look again.
-        for _ in 0..8 {
-            let before = gz_sizes(dir)?;
-            let (f, ends) = Follower::start_at(dir, before.clone())?;
-            if gz_sizes(dir)? == before {
-                return Ok((f, ends));
-            }
-        }
-        let sizes = gz_sizes(dir)?;
-        Follower::start_at(dir, sizes)
-    }
-
-    fn start_at(
-        dir: &Path,
-        gz_seen: HashMap<NaiveDate, u64>,
-    ) -> Result<(Follower, HashMap<NaiveDate, u64>)> {
+    /// Starts following at the current end of every plain day file (after its last
+    /// complete line). Returns, with the follower, every day's files opened at that
+    /// moment ([`Snapshot`]): reading the past from it and then following prints every
+    /// record once, whatever maintenance folds, renames or unlinks in between.
+    pub fn start(dir: &Path) -> Result<(Follower, Snapshot)> {
         let mut f = Follower {
             dir: dir.to_path_buf(),
             days: BTreeMap::new(),
-            gz_seen,
+            gz_seen: HashMap::new(),
         };
-        let mut ends = HashMap::new();
-        let days = f.days_to_follow()?;
-        for &day in &days {
-            let path = dir.join(file_name(day, FileKind::Plain));
-            if let Some(mut t) = open_tracked(&path).map_err(|e| too_many(e, days.len()))? {
-                t.offset = complete_len(&t)?;
-                ends.insert(day, t.offset);
+        let mut snapshot = Snapshot::default();
+        let listed = list_days(dir)?;
+        let plain_days = listed.values().filter(|files| files.plain).count();
+        for &day in listed.keys() {
+            let files = DayFiles::open(dir, day).map_err(|e| too_many(e, plain_days))?;
+            if let Some(gz) = &files.gz {
+                let path = dir.join(file_name(day, FileKind::Gzip));
+                let len = gz
+                    .metadata()
+                    .map_err(|e| Error::io(&path, "stat", e))?
+                    .len();
+                f.gz_seen.insert(day, len);
+            }
+            let mut end = 0;
+            if let Some(plain) = &files.plain {
+                let path = dir.join(file_name(day, FileKind::Plain));
+                let file = plain
+                    .try_clone()
+                    .map_err(|e| too_many(Error::io(&path, "open", e), plain_days))?;
+                let mut t = tracked(path, file)?;
+                // A fold between opening the plain file and the `.gz` may have put more
+                // of the plain file in the `.gz` than it had complete lines a moment ago:
+                // the past is read from the `.gz`, so following starts past it.
+                end = complete_len(&t)?.max(files.plain_covered(dir, day)?);
+                t.offset = end;
                 f.days.insert(day, t);
             }
+            snapshot.insert(day, files, end);
         }
-        Ok((f, ends))
+        Ok((f, snapshot))
     }
 
     /// The days to follow now: every day with a plain file.
@@ -340,24 +343,24 @@ pub fn raise_open_file_limit() {
 }
 
 fn open_tracked(path: &Path) -> Result<Option<Tracked>> {
-    let file = match crate::scan::open_day_file(path) {
-        Ok(Some(f)) => f,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(Error::io(path, "open", e)),
-    };
-    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
-    if !meta.is_file() {
-        return Ok(None);
+    match crate::scan::open_read(path)? {
+        Some(file) => tracked(path.to_path_buf(), file).map(Some),
+        None => Ok(None),
     }
-    Ok(Some(Tracked {
-        path: path.to_path_buf(),
+}
+
+/// Follows `file`, open at `path`, from its start.
+fn tracked(path: PathBuf, file: File) -> Result<Tracked> {
+    let meta = file.metadata().map_err(|e| Error::io(&path, "stat", e))?;
+    Ok(Tracked {
+        path,
         file,
         dev: meta.dev(),
         ino: meta.ino(),
         offset: 0,
         partial: Vec::new(),
         consumed: 0,
-    }))
+    })
 }
 
 /// The length of `t`'s file up to and including its last newline.

@@ -15,7 +15,6 @@ use actlog::{Activity, Options, Record, Store, demo, ingest};
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use std::collections::HashMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -473,11 +472,11 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) ->
         .map_err(|e| anyhow!("--poll {e}"))?;
     let strict = args.filters.strict;
     // Start following before reading the past, up to exactly where following begins.
-    let (follower, ends) = if args.follow {
+    let (follower, snapshot) = if args.follow {
         actlog::follow::raise_open_file_limit();
-        Follower::start(dir).map(|(f, e)| (Some(f), e))?
+        Follower::start(dir).map(|(f, s)| (Some(f), Some(s)))?
     } else {
-        (None, HashMap::new())
+        (None, None)
     };
     let q = Query {
         filter,
@@ -488,11 +487,17 @@ fn tail_cmd(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) ->
     let mut last: Vec<(Vec<u8>, Record)> = Vec::new();
     let mut outcome = Outcome::default();
     if args.lines > 0 {
-        outcome = query::run_upto(dir, &q, &ends, &mut |line, r| {
+        let mut keep = |line: &[u8], r: &Record| {
             last.push((line.to_vec(), r.clone()));
             ControlFlow::Continue(())
-        })?;
+        };
+        outcome = match &snapshot {
+            Some(s) => query::run_snapshot(dir, &q, s, &mut keep)?,
+            None => query::run(dir, &q, &mut keep)?,
+        };
     }
+    // The past is read: its descriptors are not needed any more.
+    drop(snapshot);
     let mut printer = printer(&args.output);
     let mut write_error = None;
     for (line, r) in last.iter().rev() {

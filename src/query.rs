@@ -10,7 +10,7 @@ use crate::error::{Result, ValidationError};
 use crate::filter::{Filter, FilterError, descend_value, value_text};
 use crate::layout::list_days;
 use crate::record::{LiteRecord, Record};
-use crate::scan::{Damage, DamageKind, Fork, Loc, ScanOptions, Sink, scan_day_with};
+use crate::scan::{Damage, DamageKind, Fork, Loc, ScanOptions, Sink, Snapshot, scan_day_with};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -158,11 +158,11 @@ impl CountBy {
     }
 }
 
-fn scan_options(query: &Query, plain_end: Option<u64>, member_threads: usize) -> ScanOptions {
+fn scan_options(query: &Query, member_threads: usize) -> ScanOptions {
     let (since, until) = query.filter.window();
     ScanOptions {
         reverse: query.reverse,
-        plain_end,
+        plain_end: None,
         member_threads,
         since,
         until,
@@ -184,28 +184,66 @@ pub fn run(
     query: &Query,
     emit: &mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
 ) -> Result<Outcome> {
-    run_upto(dir, query, &HashMap::new(), emit)
+    let (outcome, _) = execute(dir, query, Source::Dir, Mode::Records, Some(emit))?;
+    Ok(outcome)
 }
 
-/// [`run`], reading the plain file of each day in `plain_ends` only up to that length.
-pub fn run_upto(
+/// [`run`] over the days of `snapshot` as they were when it was taken.
+pub fn run_snapshot(
     dir: &Path,
     query: &Query,
-    plain_ends: &HashMap<NaiveDate, u64>,
+    snapshot: &Snapshot,
     emit: &mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
 ) -> Result<Outcome> {
-    let (outcome, _) = execute(dir, query, plain_ends, Mode::Records, Some(emit))?;
+    let (outcome, _) = execute(
+        dir,
+        query,
+        Source::Snapshot(snapshot),
+        Mode::Records,
+        Some(emit),
+    )?;
     Ok(outcome)
+}
+
+/// Where a query's days come from.
+#[derive(Clone, Copy)]
+enum Source<'s> {
+    /// The directory now: days listed, then each opened as it is read.
+    Dir,
+    /// Files opened earlier, at one moment.
+    Snapshot(&'s Snapshot),
+}
+
+impl Source<'_> {
+    fn days(self, dir: &Path) -> Result<Vec<NaiveDate>> {
+        Ok(match self {
+            Source::Dir => list_days(dir)?.into_keys().collect(),
+            Source::Snapshot(s) => s.days().collect(),
+        })
+    }
+
+    fn scan(
+        self,
+        dir: &Path,
+        day: NaiveDate,
+        opts: &ScanOptions,
+        sink: &mut dyn Sink,
+    ) -> Result<ControlFlow<()>> {
+        match self {
+            Source::Dir => scan_day_with(dir, day, opts, sink),
+            Source::Snapshot(s) => s.scan(dir, day, opts, sink),
+        }
+    }
 }
 
 /// Counts the matches of `query` (in [`Outcome::matched`]).
 pub fn count(dir: &Path, query: &Query) -> Result<Outcome> {
-    Ok(execute(dir, query, &HashMap::new(), Mode::Count, None)?.0)
+    Ok(execute(dir, query, Source::Dir, Mode::Count, None)?.0)
 }
 
 /// Counts the matches of `query` per value of a field.
 pub fn count_by(dir: &Path, query: &Query, by: &CountBy) -> Result<(Outcome, Counts)> {
-    execute(dir, query, &HashMap::new(), Mode::CountBy(by), None)
+    execute(dir, query, Source::Dir, Mode::CountBy(by), None)
 }
 
 type Emit<'e> = &'e mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>;
@@ -213,7 +251,7 @@ type Emit<'e> = &'e mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>;
 fn execute(
     dir: &Path,
     query: &Query,
-    plain_ends: &HashMap<NaiveDate, u64>,
+    source: Source<'_>,
     mode: Mode<'_>,
     emit: Option<Emit<'_>>,
 ) -> Result<(Outcome, Counts)> {
@@ -223,8 +261,9 @@ fn execute(
         return Ok((Outcome::default(), Counts::default()));
     }
     let (first, last) = query.filter.days();
-    let mut days: Vec<NaiveDate> = list_days(dir)?
-        .into_keys()
+    let mut days: Vec<NaiveDate> = source
+        .days(dir)?
+        .into_iter()
         .filter(|day| first.is_none_or(|f| *day >= f) && last.is_none_or(|l| *day <= l))
         .collect();
     if query.reverse {
@@ -248,14 +287,14 @@ fn execute(
             shared,
         };
         for day in days {
-            let opts = scan_options(query, plain_ends.get(&day).copied(), threads);
-            if scan_day_with(dir, day, &opts, &mut sink)?.is_break() {
+            let opts = scan_options(query, threads);
+            if source.scan(dir, day, &opts, &mut sink)?.is_break() {
                 break;
             }
         }
         return Ok((sink.outcome, sink.counts));
     }
-    parallel(dir, query, plain_ends, &days, workers, mode, emit)
+    parallel(dir, query, source, &days, workers, mode, emit)
 }
 
 /// What one line is to a query.
@@ -528,7 +567,7 @@ enum Msg {
 fn parallel(
     dir: &Path,
     query: &Query,
-    plain_ends: &HashMap<NaiveDate, u64>,
+    source: Source<'_>,
     days: &[NaiveDate],
     workers: usize,
     mode: Mode<'_>,
@@ -571,10 +610,9 @@ fn parallel(
                         matched: 0,
                         counts: Counts::default(),
                     };
-                    let end = plain_ends.get(day).copied();
                     // Days already keep every core busy: one inflating thread per day.
-                    let opts = scan_options(query, end, 1);
-                    let done = match scan_day_with(dir, *day, &opts, &mut sink) {
+                    let opts = scan_options(query, 1);
+                    let done = match source.scan(dir, *day, &opts, &mut sink) {
                         Ok(flow) if flow.is_continue() && sink.flush().is_continue() => {
                             Ok((sink.matched, sink.counts))
                         }

@@ -206,6 +206,104 @@ pub fn scan_day(
     scan_day_with(dir, day, &opts, sink)
 }
 
+/// The files of one day, opened once: reading them later yields what the day held when
+/// they were opened, whatever maintenance renamed or unlinked since (it replaces a `.gz`
+/// by renaming a new file over it and never writes into one; only appends go to a plain
+/// file, and a reader bounds those with [`ScanOptions::plain_end`]).
+#[derive(Debug)]
+pub struct DayFiles {
+    /// The plain file, if there was one.
+    pub plain: Option<File>,
+    /// The `.gz`, if there was one.
+    pub gz: Option<File>,
+}
+
+impl DayFiles {
+    /// Opens both of `day`'s files, the plain file first.
+    ///
+    /// Whatever a directory listing said is stale by now: maintenance may have renamed a
+    /// `.gz` into place and unlinked the plain file since. So both names are always
+    /// opened, the plain file first: maintenance renames the `.gz` before it unlinks the
+    /// plain file, so if the plain file is gone the `.gz` opened next holds its records,
+    /// and if it is not, a `.gz` that appeared meanwhile says which of its bytes it holds.
+    pub fn open(dir: &Path, day: NaiveDate) -> Result<DayFiles> {
+        let plain = open_read(&dir.join(file_name(day, FileKind::Plain)))?;
+        let gz = open_read(&dir.join(file_name(day, FileKind::Gzip)))?;
+        Ok(DayFiles { plain, gz })
+    }
+
+    /// Second descriptors for the same open files, read from their start.
+    pub fn reopen(&self, dir: &Path, day: NaiveDate) -> Result<DayFiles> {
+        let again = |f: &Option<File>, kind: FileKind| -> Result<Option<File>> {
+            let path = || dir.join(file_name(day, kind));
+            f.as_ref()
+                .map(|f| {
+                    let mut f = f.try_clone().map_err(|e| Error::io(path(), "dup", e))?;
+                    f.seek(SeekFrom::Start(0))
+                        .map_err(|e| Error::io(path(), "seek", e))?;
+                    Ok(f)
+                })
+                .transpose()
+        };
+        Ok(DayFiles {
+            plain: again(&self.plain, FileKind::Plain)?,
+            gz: again(&self.gz, FileKind::Gzip)?,
+        })
+    }
+
+    /// How many leading bytes of the plain file the `.gz` already holds (a maintenance
+    /// run that folded them and has not unlinked the plain file yet, or had not when
+    /// these were opened).
+    pub fn plain_covered(&self, dir: &Path, day: NaiveDate) -> Result<u64> {
+        let (Some(plain), Some(gz)) = (&self.plain, &self.gz) else {
+            return Ok(0);
+        };
+        let Some(members) = gzmeta::member_index(gz).ok().flatten() else {
+            return Ok(0);
+        };
+        let covers: Vec<Covers> = members.iter().filter_map(|m| m.covers).collect();
+        covered(&dir.join(file_name(day, FileKind::Plain)), plain, &covers)
+    }
+}
+
+/// Every day of a directory with its files opened at one moment, and how far each plain
+/// file is to be read: what [`crate::follow::Follower::start`] hands over, so that reading
+/// it and then following prints each record once, whatever maintenance does in between.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    days: std::collections::BTreeMap<NaiveDate, (DayFiles, u64)>,
+}
+
+impl Snapshot {
+    /// Adds `day`, whose plain file is to be read up to `plain_end` bytes.
+    pub(crate) fn insert(&mut self, day: NaiveDate, files: DayFiles, plain_end: u64) {
+        self.days.insert(day, (files, plain_end));
+    }
+
+    /// The days held, oldest first.
+    pub fn days(&self) -> impl DoubleEndedIterator<Item = NaiveDate> + '_ {
+        self.days.keys().copied()
+    }
+
+    /// [`scan_day_with`] on the day as it was taken (nothing for a day not held).
+    pub fn scan(
+        &self,
+        dir: &Path,
+        day: NaiveDate,
+        opts: &ScanOptions,
+        sink: &mut dyn Sink,
+    ) -> Result<ControlFlow<()>> {
+        let Some((files, end)) = self.days.get(&day) else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        let opts = ScanOptions {
+            plain_end: Some(*end),
+            ..*opts
+        };
+        scan_files(dir, day, files.reopen(dir, day)?, &opts, sink)
+    }
+}
+
 /// [`scan_day`] with every option.
 ///
 /// A `.gz` whose members all record their length and time range (as maintenance writes
@@ -218,15 +316,20 @@ pub fn scan_day_with(
     opts: &ScanOptions,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    // Whatever a directory listing said is stale by now: maintenance may have renamed a
-    // `.gz` into place and unlinked the plain file since. So both names are always
-    // opened, the plain file first: maintenance renames the `.gz` before it unlinks the
-    // plain file, so if the plain file is gone the `.gz` opened next holds its records,
-    // and if it is not, a `.gz` that appeared meanwhile says which of its bytes it holds.
+    scan_files(dir, day, DayFiles::open(dir, day)?, opts, sink)
+}
+
+/// [`scan_day_with`] on files already opened.
+pub fn scan_files(
+    dir: &Path,
+    day: NaiveDate,
+    files: DayFiles,
+    opts: &ScanOptions,
+    sink: &mut dyn Sink,
+) -> Result<ControlFlow<()>> {
     let plain_path = dir.join(file_name(day, FileKind::Plain));
     let gz_path = dir.join(file_name(day, FileKind::Gzip));
-    let plain = open_read(&plain_path)?;
-    let gz = open_read(&gz_path)?;
+    let DayFiles { plain, gz } = files;
     let index = gz
         .as_ref()
         .and_then(|g| gzmeta::member_index(g).ok().flatten())

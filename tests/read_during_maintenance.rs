@@ -404,3 +404,109 @@ fn readers_racing_maintenance_return_every_record_once() {
             .join("\n")
     );
 }
+
+/// `tail -f -n N` reads the past up to where following begins, then follows: with a
+/// writer adding to old days and maintenance folding them again and again, each start
+/// prints every record stored before it once, and none twice, whatever maintenance did
+/// between the follower's first look and the read of the past.
+#[test]
+fn tail_f_started_while_maintenance_folds_prints_each_record_once() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().to_path_buf();
+    pristine(&d);
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (d, stop) = (d.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let day = DAYS[n % (DAYS.len() - 1)];
+                let input: String = (0..40)
+                    .map(|i| {
+                        format!(
+                            "{{\"username\":\"late\",\"action\":\"late.{n}.{i}\",\"timestamp\":\"{day}T23:00:00Z\"}}\n"
+                        )
+                    })
+                    .collect();
+                let mut child = actlog()
+                    .arg("--dir")
+                    .arg(&d)
+                    .args(["append", "-"])
+                    .stdin(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes())
+                    .unwrap();
+                assert!(child.wait().unwrap().success());
+                let m = actlog()
+                    .arg("--dir")
+                    .arg(&d)
+                    .args([
+                        "--now",
+                        NOW,
+                        "maintain",
+                        "--grace-days",
+                        "0",
+                        "--keep-days",
+                        "100000",
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+                n += 1;
+            }
+        })
+    };
+    let count = || -> usize {
+        let out = actlog()
+            .arg("--dir")
+            .arg(&d)
+            .args(["query", "-c"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let mut failures = Vec::new();
+    let runs = 12;
+    for run in 0..runs {
+        let before = count();
+        // `--until` a time already past: print the past, read once more, exit.
+        let out = actlog()
+            .arg("--dir")
+            .arg(&d)
+            .args([
+                "--now", NOW, "tail", "-f", "-n", "1000000", "--until", NOW, "-o", "json",
+            ])
+            .output()
+            .unwrap();
+        let after = count();
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let printed = ids(&lines);
+        let unique: std::collections::HashSet<&String> = printed.iter().collect();
+        if out.status.code() != Some(0)
+            || unique.len() != printed.len()
+            || printed.len() < before
+            || printed.len() > after
+        {
+            failures.push(format!(
+                "run {run}: exit {:?}, printed {} ({} distinct), stored {before} before and {after} after; {}",
+                out.status.code(),
+                printed.len(),
+                unique.len(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    churn.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} starts wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
