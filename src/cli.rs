@@ -3,7 +3,30 @@
 
 use crate::filter::FilterSpec;
 use crate::output::{ColorChoice, Format};
-use crate::writer::{DEFAULT_MAX_LINE_BYTES, Durability};
+use crate::store::DEFAULT_MAX_LINE_BYTES;
+use crate::writer::Durability;
+
+/// `--durability`: the command line's names for [`Durability`] (the library has no clap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Written to the operating system (survives the process, not a power cut).
+    #[default]
+    Flush,
+    /// On disk (fdatasync); concurrent appends share one sync (group commit).
+    Fsync,
+    /// Queued in memory; a background thread writes at least every second and on close.
+    Buffered,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(d: DurabilityArg) -> Durability {
+        match d {
+            DurabilityArg::Flush => Durability::Flush,
+            DurabilityArg::Fsync => Durability::Fsync,
+            DurabilityArg::Buffered => Durability::Buffered,
+        }
+    }
+}
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -78,8 +101,8 @@ pub struct ServeArgs {
     pub token_file: Option<PathBuf>,
 
     /// When a POST is answered 201: flush (written to the OS), fsync (on disk), buffered (queued; written within 1 s and at shutdown)
-    #[arg(long, value_enum, default_value_t = Durability::Flush)]
-    pub durability: Durability,
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Flush)]
+    pub durability: DurabilityArg,
 
     /// Longest a request (other than a stream) may take before it is answered 408 (e.g. 30s)
     #[arg(long, value_name = "INTERVAL", default_value = "30s")]
@@ -330,8 +353,8 @@ pub struct AppendArgs {
     pub at: Option<String>,
 
     /// When append returns: flush (written to the OS), fsync (on disk), buffered (batched in memory, written within 1 s and at exit)
-    #[arg(long, value_enum, default_value_t = Durability::Flush)]
-    pub durability: Durability,
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Flush)]
+    pub durability: DurabilityArg,
 
     /// Standard-input mode: records validated and written per batch
     #[arg(long, value_name = "N", default_value_t = 1000,
@@ -344,7 +367,7 @@ pub struct AppendArgs {
     pub max_line_bytes: u64,
 
     /// Refuse a record whose timestamp is more than this far ahead of this machine's clock (e.g. 1d, 2h, 30m, 0)
-    #[arg(long, value_name = "SKEW", default_value = "1d", value_parser = crate::writer::parse_skew)]
+    #[arg(long, value_name = "SKEW", default_value = "1d", value_parser = crate::timeexpr::parse_skew)]
     pub max_future_skew: std::time::Duration,
 }
 

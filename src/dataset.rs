@@ -6,15 +6,16 @@ use crate::dayfile::FILE_MODE;
 use crate::error::{Error, Result};
 use crate::layout::{FileKind, file_name};
 use crate::record::Activity;
-use crate::writer::{Options, Store};
+use crate::store::{Options, Store};
 use chrono::{Duration, NaiveDate};
 use std::fs::{OpenOptions, Permissions};
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// JSON bytes per gzip member.
-pub const MEMBER_BYTES: usize = 1 << 20;
+/// JSON bytes per gzip member: what maintenance writes, so the data reads as a real store.
+use crate::maintain::MEMBER_BYTES;
 
 const ACTIONS: [&str; 12] = [
     "report.view",
@@ -68,9 +69,11 @@ pub fn generate(dir: &Path, start: NaiveDate, days: u32, per_day: u32) -> Result
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().unwrap_or(Err(Error::Closed)))
+        workers.into_iter().try_for_each(|w| {
+            w.join().unwrap_or(Err(Error::Panicked {
+                what: "writing benchmark data",
+            }))
+        })
     })?;
     Ok(total.into_inner())
 }
@@ -86,16 +89,13 @@ fn write_day(dir: &Path, day: NaiveDate, per_day: u32, seed: u64) -> Result<u64>
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::dayfile::OPEN_FLAGS)
         .open(&tmp)
         .map_err(|e| Error::io(&tmp, "create", e))?;
     file.set_permissions(Permissions::from_mode(FILE_MODE))
         .map_err(|e| Error::io(&tmp, "chmod", e))?;
     let mut out = std::io::BufWriter::new(file);
-    let midnight = day
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .ok_or(Error::Closed)?;
+    let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
     let step_ms = 86_400_000 / i64::from(per_day.max(1));
     let mut member = Vec::with_capacity(MEMBER_BYTES + 4096);
     let mut json = 0u64;
@@ -107,9 +107,18 @@ fn write_day(dir: &Path, day: NaiveDate, per_day: u32, seed: u64) -> Result<u64>
         let id = uuid::Builder::from_unix_timestamp_millis(at.timestamp_millis() as u64, &random)
             .into_uuid();
         let ip = match rng.u8(0..3) {
-            0 => format!("203.0.113.{}", rng.u8(1..255)),
-            1 => format!("198.51.100.{}", rng.u8(1..255)),
-            _ => format!("2001:db8::{:x}", rng.u16(1..0xffff)),
+            0 => IpAddr::V4(Ipv4Addr::new(203, 0, 113, rng.u8(1..255))),
+            1 => IpAddr::V4(Ipv4Addr::new(198, 51, 100, rng.u8(1..255))),
+            _ => IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0,
+                0,
+                0,
+                0,
+                0,
+                rng.u16(1..0xffff),
+            )),
         };
         let activity = Activity::new(
             format!("user{:03}", rng.u32(0..500)),
@@ -120,7 +129,7 @@ fn write_day(dir: &Path, day: NaiveDate, per_day: u32, seed: u64) -> Result<u64>
             "durationMs": rng.u32(1..5000),
             "property": format!("properties/{}", rng.u32(100_000..100_050)),
         }))?
-        .with_ip(ip.parse().map_err(|_| Error::Closed)?)
+        .with_ip(ip)
         .with_user_agent(AGENTS[rng.usize(0..AGENTS.len())]);
         activity.write_json(id, at, &mut member);
         member.push(b'\n');
@@ -141,7 +150,7 @@ fn flush_member(out: &mut impl Write, member: &mut Vec<u8>, path: &Path) -> Resu
     if member.is_empty() {
         return Ok(0);
     }
-    let bounds = crate::maintain::time_bounds(member);
+    let bounds = crate::gzmeta::time_bounds(member);
     let gz = crate::gzmeta::encode_member(member, flate2::Compression::default(), None, bounds)
         .map_err(|e| Error::io(path, "compress", e))?;
     out.write_all(&gz)

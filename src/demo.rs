@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::layout::{FileKind, file_name, list_days};
 use crate::record::Record;
-use crate::writer::{Options, Store};
+use crate::store::{Options, Store};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};

@@ -169,5 +169,5 @@ impl Ingest<'_> {
 }
 
 fn read_error(e: io::Error) -> Error {
-    Error::io("<standard input>", "read", e)
+    Error::Stdin { source: e }
 }

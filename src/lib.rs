@@ -27,39 +27,23 @@
 
 #![warn(missing_docs)]
 
+pub use actlog_core::{clock, dayfile, error, gzmeta, layout, number, record, threads, timeexpr};
+pub use actlog_read::{filter, follow, page, query, scan, stats, verify};
+pub use actlog_serve::serve;
+pub use actlog_write::{maintain, store, writer};
+
 /// The README's Rust examples, compiled and run as doc-tests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod buffered;
 pub mod cli;
-pub mod clock;
 pub mod dataset;
-mod dayfile;
 pub mod demo;
-pub mod error;
-pub mod filter;
-pub mod follow;
-mod group;
-pub mod gzmeta;
 pub mod ingest;
-pub mod layout;
-pub mod maintain;
-pub mod number;
 pub mod output;
-pub mod page;
-pub mod query;
-pub mod record;
-pub mod scan;
-pub mod serve;
-pub mod stats;
-pub mod threads;
-pub mod timeexpr;
-pub mod verify;
-pub mod writer;
 
+pub use actlog_write::{Durability, Options, Stamp, Store, Writer};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Error, Result, ValidationError};
 pub use record::{Activity, Record};
-pub use writer::{Durability, Options, Stamp, Store, Writer};

@@ -411,7 +411,7 @@ fn a_gzip_bomb_member_is_reported_not_inflated_whole() {
     let last = line(day, 3);
     let mut gz = Vec::new();
     for data in [first.as_bytes(), &bomb, last.as_bytes()] {
-        let bounds = actlog::maintain::time_bounds(data);
+        let bounds = actlog::gzmeta::time_bounds(data);
         gz.extend(
             actlog::gzmeta::encode_member(data, flate2::Compression::best(), None, bounds).unwrap(),
         );

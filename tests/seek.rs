@@ -26,7 +26,7 @@ fn write_indexed(dir: &Path, lines: &[String], per: usize) {
     let mut gz = Vec::new();
     for chunk in lines.chunks(per) {
         let data = chunk.concat().into_bytes();
-        let bounds = actlog::maintain::time_bounds(&data);
+        let bounds = actlog::gzmeta::time_bounds(&data);
         gz.extend(encode_member(&data, flate2::Compression::fast(), None, bounds).unwrap());
     }
     std::fs::write(dir.join("activity-2026-11-24.json.gz"), gz).unwrap();
@@ -118,7 +118,7 @@ fn members_outside_the_window_are_never_inflated() {
             &data,
             flate2::Compression::fast(),
             None,
-            actlog::maintain::time_bounds(&data),
+            actlog::gzmeta::time_bounds(&data),
         )
         .unwrap();
         if h < 6 {
@@ -164,7 +164,7 @@ fn verify_checks_member_time_ranges_and_lengths() {
         lines[..50].concat().as_bytes(),
         flate2::Compression::fast(),
         None,
-        actlog::maintain::time_bounds(lines[..50].concat().as_bytes()),
+        actlog::gzmeta::time_bounds(lines[..50].concat().as_bytes()),
     )
     .unwrap();
     let lying = encode_member(

@@ -502,7 +502,7 @@ fn a_line_limit_over_what_readers_read_is_refused_at_open() {
 
 #[test]
 fn skews_parse_as_documented() {
-    use actlog::writer::parse_skew;
+    use actlog::timeexpr::parse_skew;
     assert_eq!(parse_skew("1d").unwrap(), Duration::from_secs(86_400));
     assert_eq!(parse_skew("2h").unwrap(), Duration::from_secs(7200));
     assert_eq!(parse_skew("30m").unwrap(), Duration::from_secs(1800));

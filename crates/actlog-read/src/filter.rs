@@ -1,9 +1,9 @@
 //! Query filters of CONTRACT section 4, built once from the flags and applied to each
 //! line: first cheap byte checks on the stored line, then the parsed record.
 
-use crate::number::Decimal;
-use crate::record::{Record, canonical_ip, format_timestamp};
-use crate::timeexpr::parse_time;
+use actlog_core::number::Decimal;
+use actlog_core::record::{Field, Record, canonical_ip, format_timestamp};
+use actlog_core::timeexpr::parse_time;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ipnet::{IpNet, Ipv4Net};
 use memchr::memmem;
@@ -247,7 +247,7 @@ impl Filter {
 
     /// [`Filter::record_matches`] on a lightly parsed record; only when
     /// [`Filter::needs_record`] is false.
-    pub fn lite_matches(&self, r: &crate::record::LiteRecord<'_>) -> bool {
+    pub fn lite_matches(&self, r: &actlog_core::record::LiteRecord<'_>) -> bool {
         self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address)
     }
 
@@ -463,7 +463,7 @@ fn parse_where(text: &str) -> Result<Where, FilterError> {
         return Err(fail("nothing to compare with after the operator"));
     }
     // ip_address compares in canonical form, so the VALUE is written the same way.
-    if path == ["ip_address"]
+    if path == [Field::IpAddress.name()]
         && matches!(op, Op::Eq | Op::Ne)
         && let Ok(ip) = value.parse::<IpAddr>()
     {
@@ -488,22 +488,22 @@ fn parse_where(text: &str) -> Result<Where, FilterError> {
 /// fields, objects by key and arrays by index.
 pub fn field_value(r: &Record, path: &[String]) -> Option<Value> {
     let (head, rest) = path.split_first()?;
-    let top = match head.as_str() {
-        "id" => Value::String(r.id.to_string()),
-        "timestamp" => Value::String(format_timestamp(r.timestamp)),
-        "username" => Value::String(r.username.clone()),
-        "action" => Value::String(r.action.clone()),
-        "ip_address" => Value::String(canonical_ip(r.ip_address?).to_string()),
-        "user_agent" => Value::String(r.user_agent.clone()?),
-        "details" => {
+    let Some(field) = Field::named(head) else {
+        return descend(r.extra.get(head)?, rest).cloned();
+    };
+    let top = match field {
+        Field::Id => Value::String(r.id.to_string()),
+        Field::Timestamp => Value::String(format_timestamp(r.timestamp)),
+        Field::Username => Value::String(r.username.clone()),
+        Field::Action => Value::String(r.action.clone()),
+        Field::IpAddress => Value::String(canonical_ip(r.ip_address?).to_string()),
+        Field::UserAgent => Value::String(r.user_agent.clone()?),
+        Field::Details => {
             let details = r.details.as_ref()?;
             return match rest.split_first() {
                 None => Some(Value::Object(details.clone())),
                 Some((key, more)) => descend(details.get(key)?, more).cloned(),
             };
-        }
-        other => {
-            return descend(r.extra.get(other)?, rest).cloned();
         }
     };
     if rest.is_empty() { Some(top) } else { None }

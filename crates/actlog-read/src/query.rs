@@ -2,15 +2,15 @@
 //! stored order (or exactly reversed), filtered, with damaged lines counted and skipped.
 //!
 //! Without a limit, days are read in parallel (as many threads as
-//! [`crate::threads::threads`] allows) and handed out in stored order; a day may run at most [`CHUNKS_AHEAD`]
+//! [`actlog_core::threads::threads`] allows) and handed out in stored order; a day may run at most [`CHUNKS_AHEAD`]
 //! chunks of matches ahead of the caller, so memory stays bounded. Counts are kept by
 //! the readers themselves and only totals cross threads.
 
-use crate::error::{Result, ValidationError};
 use crate::filter::{Filter, FilterError, descend_value, value_text};
-use crate::layout::list_days;
-use crate::record::{LiteRecord, Record};
 use crate::scan::{Damage, DamageKind, Fork, Loc, ScanOptions, Sink, Snapshot, scan_day_with};
+use actlog_core::error::Result;
+use actlog_core::layout::list_days;
+use actlog_core::record::{Field, LineError, LiteRecord, Record};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -123,38 +123,31 @@ impl CountBy {
     /// The value from a lightly parsed record, or `Err` when the full record is needed.
     fn of_lite(&self, r: &LiteRecord<'_>) -> std::result::Result<Option<String>, ()> {
         let (head, rest) = self.path.split_first().ok_or(())?;
-        let top = match head.as_str() {
-            "username" => Some(r.username.to_string()),
-            "action" => Some(r.action.to_string()),
-            "id" => Some(r.id.to_string()),
-            "timestamp" => Some(crate::record::format_timestamp(r.timestamp)),
-            "ip_address" => r.ip_address.map(crate::filter::ip_text),
-            "user_agent" => r.user_agent.as_ref().map(|u| u.to_string()),
-            "details" => {
+        let top = match Field::named(head).ok_or(())? {
+            Field::Username => Some(r.username.to_string()),
+            Field::Action => Some(r.action.to_string()),
+            Field::Id => Some(r.id.to_string()),
+            Field::Timestamp => Some(actlog_core::record::format_timestamp(r.timestamp)),
+            Field::IpAddress => r.ip_address.map(crate::filter::ip_text),
+            Field::UserAgent => r.user_agent.as_ref().map(|u| u.to_string()),
+            Field::Details => {
                 let Some(raw) = r.details else {
                     return Ok(None);
                 };
-                let v: serde_json::Value = crate::record::parse_json(raw.get()).map_err(|_| ())?;
+                let v: serde_json::Value =
+                    actlog_core::record::parse_json(raw.get()).map_err(|_| ())?;
                 return Ok(descend_value(&v, rest).map(value_text));
             }
-            _ => return Err(()),
         };
         Ok(if rest.is_empty() { top } else { None })
     }
 
+    /// Whether the value is only in a fully parsed record: a field the format does not
+    /// define sits among the unknown fields, which the light parse skips.
     fn needs_record(&self) -> bool {
-        !matches!(
-            self.path.first().map(String::as_str),
-            Some(
-                "username"
-                    | "action"
-                    | "id"
-                    | "timestamp"
-                    | "ip_address"
-                    | "user_agent"
-                    | "details"
-            )
-        )
+        self.path
+            .first()
+            .is_some_and(|head| Field::named(head).is_none())
     }
 }
 
@@ -256,7 +249,7 @@ fn execute(
     emit: Option<Emit<'_>>,
 ) -> Result<(Outcome, Counts)> {
     // Refuse a bad ACTLOG_THREADS whatever the query, never only on some.
-    let threads = crate::threads::threads()?;
+    let threads = actlog_core::threads::threads()?;
     if query.limit == Some(0) {
         return Ok((Outcome::default(), Counts::default()));
     }
@@ -728,17 +721,20 @@ impl Sink for Worker<'_> {
 }
 
 /// Names what is wrong with a line that did not parse as a record.
-pub fn classify(line: &[u8], e: &ValidationError, loc: Loc<'_>) -> Damage {
+pub fn classify(line: &[u8], e: &LineError, loc: Loc<'_>) -> Damage {
+    // A run of NUL bytes (a file extended past its data by a crash) is told by the
+    // bytes themselves, whatever the parser tripped on first.
     let kind = if memchr::memchr(0, line).is_some() {
         DamageKind::NulBytes
-    } else if e.field != "line" {
-        DamageKind::InvalidRecord
-    } else if e.problem.starts_with("not valid UTF-8") {
-        DamageKind::InvalidUtf8
-    } else if e.problem.contains("EOF while parsing") {
-        DamageKind::TornLine
     } else {
-        DamageKind::InvalidJson
+        match e {
+            LineError::InvalidUtf8 { .. } => DamageKind::InvalidUtf8,
+            LineError::InvalidJson {
+                ends_early: true, ..
+            } => DamageKind::TornLine,
+            LineError::InvalidJson { .. } | LineError::NotObject { .. } => DamageKind::InvalidJson,
+            LineError::Schema(_) => DamageKind::InvalidRecord,
+        }
     };
     Damage {
         path: loc.path.into(),

@@ -11,21 +11,21 @@
 //! a crash after it leaves both files, and the members' marker tells readers and the next
 //! run which plain bytes are already in the `.gz`, so none is returned or folded twice.
 
-use crate::dayfile::{FILE_MODE, sync_dir};
-use crate::error::{Error, Result};
-use crate::gzmeta::{self, Covers};
-use crate::layout::{FileKind, file_name, list_days, parse_file_name};
+use actlog_core::dayfile::{create_or_open, lock_existing, open_error, sync_dir};
+use actlog_core::error::{Error, Result};
+use actlog_core::gzmeta::{self, Covers};
+use actlog_core::layout::{FileKind, file_name, list_days, parse_file_name};
 use chrono::{Duration, NaiveDate};
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io::{self, Seek, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 /// The lock file that keeps maintenance to one run at a time across pods.
 pub const LOCK_FILE: &str = ".maintenance.lock";
 /// Plain bytes per gzip member (whole lines; a longer line makes a larger member).
 pub const MEMBER_BYTES: usize = 1 << 20;
-/// Plain bytes per gzip member of a line over [`crate::scan::MAX_LINE`]: such a line
+/// Plain bytes per gzip member of a line over [`actlog_core::record::MAX_LINE_LIMIT`]: such a line
 /// (only a foreign writer makes one) is cut into members of its own, so no member
 /// inflates past the readers' cap and its neighbours stay readable.
 const PIECE_BYTES: usize = 1 << 20;
@@ -133,13 +133,13 @@ pub fn run(dir: &Path, today: NaiveDate, policy: &Policy) -> Result<Report> {
     let lock_path = dir.join(LOCK_FILE);
     // A dry run creates nothing, not even the lock file; it still respects a running one.
     let lock = if policy.dry_run {
-        match crate::scan::open_day_file(&lock_path) {
+        match actlog_core::dayfile::open_day_file(&lock_path) {
             Ok(Some(f)) => f,
             Ok(None) => return dry_run_unlocked(dir, today, policy, report),
             Err(e) => return Err(open_error(&lock_path, e)),
         }
     } else {
-        open_new_or_existing(&lock_path, false)?
+        create_or_open(&lock_path, false)?
     };
     match lock.try_lock() {
         Ok(()) => {}
@@ -176,7 +176,7 @@ fn dry_run_unlocked(
 /// on. Only a problem with the directory itself ends the run.
 fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> Result<()> {
     let blocked = remove_stale_temps(dir, policy, report)?;
-    for (name, what) in crate::layout::list_strangers(dir)? {
+    for (name, what) in actlog_core::layout::list_strangers(dir)? {
         report.actions.push(Action::Skipped { name, what });
     }
     // Far-off settings saturate instead of overflowing the calendar.
@@ -324,90 +324,6 @@ fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// Opens (creating, mode 0640) a file without following a symlink.
-fn open_new_or_existing(path: &Path, write: bool) -> Result<File> {
-    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    let created = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .custom_flags(flags)
-        .open(path);
-    match created {
-        Ok(f) => {
-            f.set_permissions(Permissions::from_mode(FILE_MODE))
-                .map_err(|e| Error::io(path, "chmod", e))?;
-            Ok(f)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
-            .read(true)
-            .write(write)
-            .custom_flags(flags)
-            .open(path)
-            .map_err(|e| open_error(path, e)),
-        Err(e) => Err(open_error(path, e)),
-    }
-}
-
-fn open_error(path: &Path, e: io::Error) -> Error {
-    if e.raw_os_error() == Some(libc::ELOOP) {
-        Error::Symlink { path: path.into() }
-    } else {
-        Error::io(path, "open", e)
-    }
-}
-
-/// Opens a day's plain file and takes its exclusive lock, as writers do; `None` if it is
-/// gone. Refuses symlinks, and files linked elsewhere unless `linked_ok`.
-fn lock_plain(path: &Path, linked_ok: bool) -> Result<Option<File>> {
-    for _ in 0..64 {
-        let file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(open_error(path, e)),
-        };
-        loop {
-            match file.lock() {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(Error::Lock {
-                        path: path.into(),
-                        source,
-                    });
-                }
-            }
-        }
-        let mine = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
-        match std::fs::symlink_metadata(path) {
-            Ok(at) if at.dev() == mine.dev() && at.ino() == mine.ino() => {
-                if !mine.is_file() {
-                    return Err(Error::NotRegular { path: path.into() });
-                }
-                if mine.nlink() > 1 && !linked_ok {
-                    return Err(Error::HardLinked {
-                        path: path.into(),
-                        links: mine.nlink(),
-                    });
-                }
-                return Ok(Some(file));
-            }
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(path, "stat", e)),
-        }
-    }
-    Err(Error::Unstable {
-        path: path.into(),
-        attempts: 64,
-    })
-}
-
 /// Deletes a day's files (only regular files: a symlink or directory at a day's name is
 /// not ours). A file hard-linked elsewhere (a `cp -al` backup) loses only our name of it;
 /// its other links keep the data, and a warning says so.
@@ -432,7 +348,7 @@ fn delete_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report) 
     if !policy.dry_run {
         // Hold the plain file's lock so no writer is appending to what is deleted.
         let lock = if files.iter().any(|(_, k)| *k == FileKind::Plain) {
-            lock_plain(&plain, true)?
+            lock_existing(&plain, true)?
         } else {
             None
         };
@@ -471,7 +387,7 @@ fn compress_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report
         });
         return Ok(());
     }
-    let Some(plain) = lock_plain(&plain_path, false)? else {
+    let Some(plain) = lock_existing(&plain_path, false)? else {
         return Ok(());
     };
     let len = plain
@@ -515,7 +431,7 @@ fn compress_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report
 
     let temp_path = dir.join(temp_name(day));
     remove(&temp_path)?;
-    let temp = open_new_or_existing(&temp_path, true)?;
+    let temp = create_or_open(&temp_path, true)?;
     let mut out = io::BufWriter::new(&temp);
     if let Some((f, _)) = old_gz {
         // The old members first, from the start (checking them moved the file offset).
@@ -555,7 +471,7 @@ fn compress_day(dir: &Path, day: NaiveDate, policy: &Policy, report: &mut Report
 /// returns the compressed bytes written. A torn last line is ended with a newline so it
 /// stays one bad line and never joins the next member's first record.
 ///
-/// A line over [`crate::scan::MAX_LINE`] (which readers skip unread) is never held whole
+/// A line over [`actlog_core::record::MAX_LINE_LIMIT`] (which readers skip unread) is never held whole
 /// nor packed with other lines: it goes into members of its own of at most
 /// [`PIECE_BYTES`], so every member inflates well under the readers' per-member cap and
 /// the lines around it stay readable. Such members hold part of a line and carry no
@@ -604,7 +520,7 @@ fn fold(
         // Only the line that was open before this chunk can be long: a chunk is shorter
         // than the limit.
         let first_newline = memchr::memchr(b'\n', &buf[old..]).map(|i| old + i);
-        if first_newline.unwrap_or(buf.len()) - whole > crate::scan::MAX_LINE {
+        if first_newline.unwrap_or(buf.len()) - whole > actlog_core::record::MAX_LINE_LIMIT {
             if whole > 0 {
                 sink.lines(&buf[..whole], buf_from)?;
             }
@@ -665,7 +581,11 @@ impl<W: Write> MemberSink<'_, W> {
             from,
             to,
         });
-        let bounds = if whole { time_bounds(data) } else { None };
+        let bounds = if whole {
+            gzmeta::time_bounds(data)
+        } else {
+            None
+        };
         let member = gzmeta::encode_member(
             data,
             flate2::Compression::default(),
@@ -709,32 +629,8 @@ impl<W: Write> MemberSink<'_, W> {
     }
 }
 
-/// The earliest and latest timestamp of the valid records in whole lines `data`; `None`
-/// when there is none (such a member is always read).
-pub fn time_bounds(data: &[u8]) -> Option<gzmeta::TimeBounds> {
-    let mut bounds: Option<gzmeta::TimeBounds> = None;
-    for line in data.split(|&b| b == b'\n') {
-        let Some(t) =
-            crate::record::LiteRecord::parse(line).map(|r| r.timestamp.timestamp_millis())
-        else {
-            continue;
-        };
-        bounds = Some(match bounds {
-            None => gzmeta::TimeBounds {
-                first_ms: t,
-                last_ms: t,
-            },
-            Some(b) => gzmeta::TimeBounds {
-                first_ms: b.first_ms.min(t),
-                last_ms: b.last_ms.max(t),
-            },
-        });
-    }
-    bounds
-}
-
 fn open_day_gz(path: &Path) -> Result<Option<File>> {
-    match crate::scan::open_day_file(path) {
+    match actlog_core::dayfile::open_day_file(path) {
         Ok(Some(f)) => {
             let meta = f.metadata().map_err(|e| Error::io(path, "stat", e))?;
             if !meta.is_file() {

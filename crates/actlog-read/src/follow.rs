@@ -11,12 +11,12 @@
 //! a poll as a safety net; on network volumes other machines' writes raise no events, so
 //! `--poll` (or a failed watcher) polls only.
 
-use crate::error::{Error, Result};
-use crate::gzmeta;
-use crate::layout::{FileKind, file_name, list_days};
-use crate::scan::{Damage, DayFiles, Loc, MAX_LINE, Sink, Snapshot};
+use crate::scan::{Damage, DayFiles, Lines, Loc, Sink, Snapshot, line_piece};
+use actlog_core::error::{Error, Result};
+use actlog_core::gzmeta;
+use actlog_core::layout::{FileKind, file_name, list_days};
 use chrono::NaiveDate;
-use memchr::{memchr, memrchr};
+use memchr::memrchr;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
@@ -37,13 +37,9 @@ struct Tracked {
     file: File,
     dev: u64,
     ino: u64,
-    /// Bytes of the file consumed (up to and including the last complete line read).
-    offset: u64,
-    /// The start of a line whose end has not been written yet (empty once the line is
-    /// over [`MAX_LINE`]: its bytes are then only counted).
-    partial: Vec<u8>,
-    /// Bytes read past `offset`: the unfinished line so far.
-    consumed: u64,
+    /// The file split into lines; its line start is how far the file is consumed (up to
+    /// and including the last complete line read).
+    lines: Lines,
 }
 
 /// Follows a log directory.
@@ -93,7 +89,7 @@ impl Follower {
                 // of the plain file in the `.gz` than it had complete lines a moment ago:
                 // the past is read from the `.gz`, so following starts past it.
                 end = complete_len(&t)?.max(files.plain_covered(dir, day)?);
-                t.offset = end;
+                t.lines = Lines::new(end, false);
                 f.days.insert(day, t);
             }
             snapshot.insert(day, files, end);
@@ -128,7 +124,7 @@ impl Follower {
     pub fn read_matching(
         &mut self,
         query: &crate::query::Query,
-        emit: &mut dyn FnMut(&[u8], &crate::record::Record) -> ControlFlow<()>,
+        emit: &mut dyn FnMut(&[u8], &actlog_core::record::Record) -> ControlFlow<()>,
     ) -> Result<(ControlFlow<()>, crate::query::Outcome)> {
         let mut matcher = crate::query::Matcher {
             query,
@@ -210,7 +206,7 @@ impl Follower {
         sink: &mut dyn Sink,
     ) -> Result<ControlFlow<()>> {
         let path = self.dir.join(file_name(day, FileKind::Gzip));
-        let Ok(Some(gz)) = crate::scan::open_day_file(&path) else {
+        let Ok(Some(gz)) = actlog_core::dayfile::open_day_file(&path) else {
             return Ok(ControlFlow::Continue(()));
         };
         let seen = self.gz_seen.get(&day).copied().unwrap_or(0);
@@ -224,10 +220,10 @@ impl Follower {
             end = m.offset + m.len;
             let from = match (&m.covers, read) {
                 (Some(c), Some(t)) if holds_head_of(c, t) => {
-                    if c.to <= t.offset {
+                    if c.to <= t.lines.line_start() {
                         continue;
                     }
-                    t.offset.saturating_sub(c.from)
+                    t.lines.line_start().saturating_sub(c.from)
                 }
                 _ => 0,
             };
@@ -267,7 +263,7 @@ impl Follower {
             return Ok(None);
         };
         let gz_path = self.dir.join(file_name(day, FileKind::Gzip));
-        if let Ok(Some(gz)) = crate::scan::open_day_file(&gz_path)
+        if let Ok(Some(gz)) = actlog_core::dayfile::open_day_file(&gz_path)
             && let Ok(Some(members)) = gzmeta::member_index(&gz)
         {
             let covers: Vec<gzmeta::Covers> = members.iter().filter_map(|m| m.covers).collect();
@@ -280,7 +276,7 @@ impl Follower {
             t.file
                 .read_exact_at(&mut head, 0)
                 .map_err(|e| Error::io(&t.path, "read", e))?;
-            t.offset = gzmeta::covered_prefix(&covers, &head, len);
+            t.lines = Lines::new(gzmeta::covered_prefix(&covers, &head, len), false);
         }
         Ok(Some(t))
     }
@@ -357,9 +353,7 @@ fn tracked(path: PathBuf, file: File) -> Result<Tracked> {
         file,
         dev: meta.dev(),
         ino: meta.ino(),
-        offset: 0,
-        partial: Vec::new(),
-        consumed: 0,
+        lines: Lines::new(0, false),
     })
 }
 
@@ -399,53 +393,18 @@ fn still_at_path(t: &Tracked) -> Result<bool> {
 fn drain(t: &mut Tracked, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let pos = t.offset + t.consumed;
-        let n = match t.file.read_at(&mut buf, pos) {
+        let n = match t.file.read_at(&mut buf, t.lines.position()) {
             Ok(0) => return Ok(ControlFlow::Continue(())),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io(&t.path, "read", e)),
         };
-        let mut data = &buf[..n];
-        while let Some(i) = memchr(b'\n', data) {
-            let start = t.offset;
-            let line_len = t.consumed + i as u64;
-            let flow = if line_len > MAX_LINE as u64 {
-                sink.damage(Damage::too_long(&t.path, None, start));
-                ControlFlow::Continue(())
-            } else if t.partial.is_empty() {
-                sink.line(
-                    &data[..i],
-                    Loc {
-                        path: &t.path,
-                        line: None,
-                        offset: start,
-                    },
-                )
-            } else {
-                t.partial.extend_from_slice(&data[..i]);
-                sink.line(
-                    &t.partial,
-                    Loc {
-                        path: &t.path,
-                        line: None,
-                        offset: start,
-                    },
-                )
-            };
-            t.offset = start + line_len + 1;
-            t.consumed = 0;
-            t.partial.clear();
-            data = &data[i + 1..];
-            if flow.is_break() {
-                return Ok(ControlFlow::Break(()));
-            }
-        }
-        t.consumed += data.len() as u64;
-        if t.consumed <= MAX_LINE as u64 {
-            t.partial.extend_from_slice(data);
-        } else {
-            t.partial.clear();
+        let path = &t.path;
+        let flow = t.lines.feed(&buf[..n], &mut |piece, line, offset| {
+            line_piece(path, sink, piece, line, offset)
+        });
+        if flow.is_break() {
+            return Ok(ControlFlow::Break(()));
         }
     }
 }

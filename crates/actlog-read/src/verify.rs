@@ -2,13 +2,13 @@
 //! its file and line: damaged lines, damaged gzip, unterminated last lines, plain files
 //! already held by their `.gz`, stale temporary files, symlinks and wrong modes.
 
-use crate::dayfile::FILE_MODE;
-use crate::error::{Error, Result};
-use crate::gzmeta;
-use crate::layout::{FileKind, file_name, list_days, parse_file_name};
 use crate::query::classify;
-use crate::record::Record;
 use crate::scan::{Damage, Loc, Sink, scan_day};
+use actlog_core::dayfile::FILE_MODE;
+use actlog_core::error::{Error, Result};
+use actlog_core::gzmeta;
+use actlog_core::layout::{FileKind, file_name, list_days, parse_file_name};
+use actlog_core::record::Record;
 use serde::Serialize;
 use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, PermissionsExt};
@@ -161,7 +161,7 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
 /// Members that record their length must tile the file, and their recorded time range
 /// must be their records' (readers skip members by it).
 fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
-    let Ok(Some(file)) = crate::scan::open_day_file(path) else {
+    let Ok(Some(file)) = actlog_core::dayfile::open_day_file(path) else {
         return Ok(());
     };
     let problem = |p: &str, detail: String| Problem {
@@ -205,7 +205,7 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
         if read.is_err() || content.len() as u64 > MAX_CHECKED_MEMBER {
             continue; // reported as gzip damage already
         }
-        let actual = crate::maintain::time_bounds(&content);
+        let actual = actlog_core::gzmeta::time_bounds(&content);
         if actual != Some(recorded) || !content.ends_with(b"\n") {
             let detail = format!(
                 "member {} (at byte {}): header says {}..{} ms, records hold {:?}",
@@ -363,7 +363,7 @@ fn check_plain(
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
     let path = dir.join(file_name(day, FileKind::Plain));
-    let Ok(Some(file)) = crate::scan::open_day_file(&path) else {
+    let Ok(Some(file)) = actlog_core::dayfile::open_day_file(&path) else {
         return Ok(());
     };
     let len = file
@@ -389,7 +389,7 @@ fn check_plain(
         return Ok(());
     }
     let gz_path = dir.join(file_name(day, FileKind::Gzip));
-    let Ok(Some(gz)) = crate::scan::open_day_file(&gz_path) else {
+    let Ok(Some(gz)) = actlog_core::dayfile::open_day_file(&gz_path) else {
         return Ok(());
     };
     let Ok(covers) = gzmeta::check_members(&gz) else {

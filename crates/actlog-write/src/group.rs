@@ -1,8 +1,9 @@
 //! Group commit for `fsync` durability: while one thread writes and syncs, others queue;
 //! the next leader writes everything queued under one lock and covers it with one fsync.
 
-use crate::error::{Error, Result};
-use crate::writer::{Run, Shared, partial};
+use crate::days::{OpenDays, partial};
+use crate::encode::Run;
+use actlog_core::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -41,7 +42,7 @@ struct Waiting {
 impl GroupCommit {
     /// Writes and fsyncs `runs` (one caller's batch of `total` records), possibly together
     /// with other threads' batches, and returns once they are on disk or have failed.
-    pub(crate) fn commit(&self, shared: &Shared, runs: Vec<Run>, total: usize) -> Result<()> {
+    pub(crate) fn commit(&self, days: &OpenDays, runs: Vec<Run>, total: usize) -> Result<()> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
@@ -67,7 +68,7 @@ impl GroupCommit {
             let group = std::mem::take(&mut state.queue);
             drop(state);
             let started = Instant::now();
-            let results = write_group(shared, group);
+            let results = write_group(days, group);
             let took = started.elapsed();
             state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             state.results.extend(results);
@@ -105,7 +106,7 @@ impl GroupCommit {
 /// Writes a group, merging adjacent runs of the same day into one locked write + fsync.
 /// Stops at the first failure; each caller learns how much of its own batch (a prefix)
 /// was written.
-fn write_group(shared: &Shared, group: Vec<Waiting>) -> Vec<(u64, Result<()>)> {
+fn write_group(days: &OpenDays, group: Vec<Waiting>) -> Vec<(u64, Result<()>)> {
     // Merged runs, each with the (caller index, record count) it holds.
     let mut merged: Vec<(Run, Vec<(usize, usize)>)> = Vec::new();
     let totals: Vec<(u64, usize)> = group.iter().map(|w| (w.ticket, w.total)).collect();
@@ -129,7 +130,7 @@ fn write_group(shared: &Shared, group: Vec<Waiting>) -> Vec<(u64, Result<()>)> {
     let mut written = vec![0usize; totals.len()];
     let mut failure: Option<Error> = None;
     for (run, members) in &merged {
-        if let Err((_, e)) = shared.write_runs(std::slice::from_ref(run), true) {
+        if let Err((_, e)) = days.write_runs(std::slice::from_ref(run), true) {
             failure = Some(e);
             break;
         }

@@ -29,5 +29,8 @@ pub fn threads() -> Result<usize> {
                 .min(DEFAULT_MAX)),
         })
         .clone()
-        .map_err(|value| Error::Threads { value })
+        .map_err(|value| Error::Threads {
+            value,
+            max: MAX_THREADS,
+        })
 }

@@ -1,10 +1,10 @@
 //! `actlog stats`: per day and in total, records, JSON bytes, file sizes, compression
 //! ratio, first and last timestamp. Days are read in parallel with the light parse.
 
-use crate::error::Result;
-use crate::layout::{FileKind, file_name, list_days};
-use crate::record::{LiteRecord, format_timestamp};
 use crate::scan::{Damage, Loc, Sink, scan_day};
+use actlog_core::error::Result;
+use actlog_core::layout::{FileKind, file_name, list_days};
+use actlog_core::record::{LiteRecord, format_timestamp};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::ops::ControlFlow;
@@ -93,7 +93,7 @@ impl Sink for Count<'_> {
             self.stats.gz_json_bytes += bytes;
         }
         match LiteRecord::parse(line).map(|r| r.timestamp).or_else(|| {
-            crate::record::Record::parse_line(line)
+            actlog_core::record::Record::parse_line(line)
                 .ok()
                 .map(|r| r.timestamp)
         }) {
@@ -115,7 +115,7 @@ impl Sink for Count<'_> {
 /// Reads every day of `dir`, days in parallel as the thread policy allows.
 pub fn stats(dir: &Path) -> Result<Stats> {
     let days: Vec<NaiveDate> = list_days(dir)?.into_keys().collect();
-    let workers = crate::threads::threads()?.min(days.len());
+    let workers = actlog_core::threads::threads()?.min(days.len());
     let per_day: Vec<Result<DayStats>> = if workers <= 1 {
         days.iter().map(|&day| day_stats(dir, day)).collect()
     } else {

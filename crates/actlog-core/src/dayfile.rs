@@ -15,10 +15,14 @@ pub const FILE_MODE: u32 = 0o640;
 /// replaces a day at most once per run, so more than this means something is wrong.
 const MAX_REOPENS: u32 = 64;
 
+/// Flags of every open of a file in a log directory: never through a symbolic link
+/// (`O_NOFOLLOW`), and never hanging on a planted FIFO (`O_NONBLOCK`, a no-op on files).
+pub const OPEN_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+
 /// A day file held open between appends, so a per-record append costs one lock, two
 /// stats and one write instead of an open and a close as well.
 #[derive(Debug)]
-pub(crate) struct DayFile {
+pub struct DayFile {
     file: File,
     dev: u64,
     ino: u64,
@@ -29,21 +33,23 @@ pub(crate) struct DayFile {
 
 /// A day's path and, once opened, its file.
 #[derive(Debug)]
-pub(crate) struct Slot {
-    pub(crate) path: PathBuf,
-    pub(crate) file: Option<DayFile>,
+pub struct Slot {
+    /// The day file's path.
+    pub path: PathBuf,
+    /// The file, held open between appends; `None` until the first append.
+    pub file: Option<DayFile>,
 }
 
 impl Slot {
     /// A slot for `path`, opened on first use.
-    pub(crate) fn new(path: PathBuf) -> Self {
+    pub fn new(path: PathBuf) -> Self {
         Slot { path, file: None }
     }
 
     /// Appends `lines` (whole lines, each ending in `\n`) under the day file's exclusive
     /// lock. On error nothing of `lines` is left in the file, as far as the file system
     /// lets us take it back (see [`DayFile::write_locked`]).
-    pub(crate) fn append(&mut self, lines: &[u8], sync: bool) -> Result<()> {
+    pub fn append(&mut self, lines: &[u8], sync: bool) -> Result<()> {
         for _ in 0..MAX_REOPENS {
             let day = match &mut self.file {
                 Some(day) => day,
@@ -87,9 +93,8 @@ impl Slot {
 impl DayFile {
     /// Opens (creating with mode 0640 if needed) the day file at `path` for appending,
     /// refusing symlinks, non-regular files and files with other hard links.
-    pub(crate) fn open(path: &Path) -> Result<DayFile> {
-        // O_NONBLOCK: opening a planted FIFO must fail, not hang; it is a no-op on files.
-        let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    pub fn open(path: &Path) -> Result<DayFile> {
+        let flags = OPEN_FLAGS;
         let mut attempt = 0;
         let (file, created) = loop {
             attempt += 1;
@@ -151,20 +156,16 @@ impl DayFile {
     /// One `lstat` of the path answers everything: if it shows our inode, our file is
     /// still linked there, and the same stat gives its link count and length.
     fn current_len(&self, path: &Path) -> Result<Option<u64>> {
-        match std::fs::symlink_metadata(path) {
-            Ok(at_path) if at_path.dev() == self.dev && at_path.ino() == self.ino => {
-                if at_path.nlink() > 1 {
-                    return Err(Error::HardLinked {
-                        path: path.into(),
-                        links: at_path.nlink(),
-                    });
-                }
-                Ok(Some(at_path.len()))
-            }
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(path, "stat", e)),
+        let Some(at_path) = still_here(path, self.dev, self.ino)? else {
+            return Ok(None);
+        };
+        if at_path.nlink() > 1 {
+            return Err(Error::HardLinked {
+                path: path.into(),
+                links: at_path.nlink(),
+            });
         }
+        Ok(Some(at_path.len()))
     }
 
     /// With the lock held and the file `len` bytes long: writes `lines` on a fresh line,
@@ -227,16 +228,112 @@ fn lock(file: &File) -> io::Result<()> {
 }
 
 /// fsyncs a directory so that names created or removed in it survive a power cut.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| Error::io(dir, "open directory", e))?;
     d.sync_all()
         .map_err(|e| Error::io(dir, "fsync directory", e))
 }
 
-fn open_error(path: &Path, e: io::Error) -> Error {
+/// The error of opening a day file: a symbolic link or a non-regular file at its name is
+/// named as such, anything else is the operating system's error.
+pub fn open_error(path: &Path, e: io::Error) -> Error {
     match e.raw_os_error() {
         Some(libc::ELOOP) => Error::Symlink { path: path.into() },
         Some(libc::EISDIR) | Some(libc::ENXIO) => Error::NotRegular { path: path.into() },
         _ => Error::io(path, "open", e),
+    }
+}
+
+/// With the lock held on the file whose identity is `dev` and `ino`: the path's own
+/// metadata if that file is still the one at `path`, `None` if it was unlinked or
+/// replaced. One `lstat` answers it, and gives the link count and length too.
+fn still_here(path: &Path, dev: u64, ino: u64) -> Result<Option<std::fs::Metadata>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(at) if at.dev() == dev && at.ino() == ino => Ok(Some(at)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, "stat", e)),
+    }
+}
+
+/// Opens an existing day file for reading and takes its exclusive lock, as a writer
+/// does, checking with the lock held that the file is still the one at `path` (else it
+/// tries again); `None` if it is gone. Refuses symbolic links, non-regular files, and
+/// files with other hard links unless `linked_ok`. Maintenance uses it to fold a day.
+pub fn lock_existing(path: &Path, linked_ok: bool) -> Result<Option<File>> {
+    for _ in 0..MAX_REOPENS {
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(OPEN_FLAGS)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(open_error(path, e)),
+        };
+        lock(&file).map_err(|source| Error::Lock {
+            path: path.into(),
+            source,
+        })?;
+        let mine = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+        if still_here(path, mine.dev(), mine.ino())?.is_none() {
+            // Replaced or removed while we waited for the lock: the next open tells which.
+            continue;
+        }
+        if !mine.is_file() {
+            return Err(Error::NotRegular { path: path.into() });
+        }
+        if mine.nlink() > 1 && !linked_ok {
+            return Err(Error::HardLinked {
+                path: path.into(),
+                links: mine.nlink(),
+            });
+        }
+        return Ok(Some(file));
+    }
+    Err(Error::Unstable {
+        path: path.into(),
+        attempts: MAX_REOPENS,
+    })
+}
+
+/// Opens the file at `path`, creating it with mode 0640 when it is missing (whatever
+/// the umask), never through a symbolic link; `write` asks for write access to an
+/// existing one (a new one is always writable).
+pub fn create_or_open(path: &Path, write: bool) -> Result<File> {
+    let created = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(OPEN_FLAGS)
+        .open(path);
+    match created {
+        Ok(f) => {
+            f.set_permissions(Permissions::from_mode(FILE_MODE))
+                .map_err(|e| Error::io(path, "chmod", e))?;
+            Ok(f)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .read(true)
+            .write(write)
+            .custom_flags(OPEN_FLAGS)
+            .open(path)
+            .map_err(|e| open_error(path, e)),
+        Err(e) => Err(open_error(path, e)),
+    }
+}
+
+/// Opens a day file for reading, never through a symbolic link (and never hanging on a
+/// planted FIFO); `Ok(None)` if it does not exist.
+pub fn open_day_file(path: &Path) -> io::Result<Option<File>> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(OPEN_FLAGS)
+        .open(path);
+    match opened {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }

@@ -15,15 +15,65 @@ pub const MAX_IP_CHARS: usize = 45;
 /// The one line limit: the longest record line (bytes, without its newline) any writer
 /// may be configured to accept, and so the longest line every reader reads.
 pub const MAX_LINE_LIMIT: usize = 16 << 20;
-/// The fields of a record, in stored order.
+/// A field of a record (CONTRACT section 2): the one table of their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `id`, a UUID.
+    Id,
+    /// `timestamp`, UTC with milliseconds.
+    Timestamp,
+    /// `username`.
+    Username,
+    /// `action`.
+    Action,
+    /// `details`, an object (optional).
+    Details,
+    /// `ip_address` (optional).
+    IpAddress,
+    /// `user_agent` (optional).
+    UserAgent,
+}
+
+impl Field {
+    /// Every field, in stored order.
+    pub const ALL: [Field; 7] = [
+        Field::Id,
+        Field::Timestamp,
+        Field::Username,
+        Field::Action,
+        Field::Details,
+        Field::IpAddress,
+        Field::UserAgent,
+    ];
+
+    /// The field's name in a stored line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Id => "id",
+            Field::Timestamp => "timestamp",
+            Field::Username => "username",
+            Field::Action => "action",
+            Field::Details => "details",
+            Field::IpAddress => "ip_address",
+            Field::UserAgent => "user_agent",
+        }
+    }
+
+    /// The field named `name`; `None` for a name the format does not define.
+    pub fn named(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// The names of a record's fields, in stored order.
 pub const FIELDS: [&str; 7] = [
-    "id",
-    "timestamp",
-    "username",
-    "action",
-    "details",
-    "ip_address",
-    "user_agent",
+    Field::Id.name(),
+    Field::Timestamp.name(),
+    Field::Username.name(),
+    Field::Action.name(),
+    Field::Details.name(),
+    Field::IpAddress.name(),
+    Field::UserAgent.name(),
 ];
 
 /// One activity as a caller gives it: `id` and `timestamp` are filled in by the writer
@@ -229,7 +279,7 @@ impl Record {
 
     /// Parses one stored line (without its newline). Fields this version does not know
     /// are kept in [`Record::extra`].
-    pub fn parse_line(line: &[u8]) -> Result<Self, ValidationError> {
+    pub fn parse_line(line: &[u8]) -> Result<Self, LineError> {
         let mut map = parse_object(line)?;
         let activity = take_fields(&mut map)?;
         activity.validate()?;
@@ -399,20 +449,64 @@ impl Serialize for TimestampText {
     }
 }
 
-fn parse_object(line: &[u8]) -> Result<Map<String, Value>, ValidationError> {
-    let text = std::str::from_utf8(line).map_err(|e| {
-        ValidationError::new(
-            "line",
-            format!("not valid UTF-8 (bad byte at offset {})", e.valid_up_to()),
-        )
+fn parse_object(line: &[u8]) -> Result<Map<String, Value>, LineError> {
+    let text = std::str::from_utf8(line).map_err(|e| LineError::InvalidUtf8 {
+        offset: e.valid_up_to(),
     })?;
     match parse_json(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ValidationError::new(
-            "line",
-            format!("expected a JSON object, got {}", kind(&other)),
-        )),
-        Err(e) => Err(ValidationError::new("line", format!("not valid JSON: {e}"))),
+        Ok(other) => Err(LineError::NotObject { kind: kind(&other) }),
+        Err(e) => Err(LineError::InvalidJson {
+            ends_early: e.is_eof(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Why a line is not a record, told apart where the line is parsed, so that a reader
+/// names the damage (torn, invalid UTF-8 …) without reading an error message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// The bytes are not UTF-8.
+    #[error("field `line`: not valid UTF-8 (bad byte at offset {offset})")]
+    InvalidUtf8 {
+        /// Where the first bad byte is.
+        offset: usize,
+    },
+    /// The text is not JSON.
+    #[error("field `line`: not valid JSON: {message}")]
+    InvalidJson {
+        /// serde_json's description, with the column.
+        message: String,
+        /// The text ends before the JSON does: the mark of a line cut short (torn).
+        ends_early: bool,
+    },
+    /// The JSON is not an object.
+    #[error("field `line`: expected a JSON object, got {kind}")]
+    NotObject {
+        /// What it is instead (`an array`, `a number` …).
+        kind: &'static str,
+    },
+    /// An object that breaks the schema of CONTRACT section 2.
+    #[error(transparent)]
+    Schema(#[from] ValidationError),
+}
+
+impl From<LineError> for ValidationError {
+    fn from(e: LineError) -> ValidationError {
+        match e {
+            LineError::Schema(v) => v,
+            LineError::InvalidUtf8 { offset } => ValidationError::new(
+                "line",
+                format!("not valid UTF-8 (bad byte at offset {offset})"),
+            ),
+            LineError::InvalidJson { message, .. } => {
+                ValidationError::new("line", format!("not valid JSON: {message}"))
+            }
+            LineError::NotObject { kind } => {
+                ValidationError::new("line", format!("expected a JSON object, got {kind}"))
+            }
+        }
     }
 }
 

@@ -6,8 +6,9 @@
 //! so an append costs a short critical section, not a message per record, and the caller
 //! serializes on one core while the thread writes on another.
 
-use crate::error::{Error, Result};
-use crate::writer::{Run, Shared};
+use crate::days::OpenDays;
+use crate::encode::Run;
+use actlog_core::error::{Error, Result};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,7 +64,7 @@ impl Inner {
 impl Background {
     /// Starts the thread; appends block while `capacity_bytes` are queued.
     pub(crate) fn start(
-        shared: Arc<Shared>,
+        days: Arc<OpenDays>,
         capacity_bytes: usize,
         interval: Duration,
     ) -> Background {
@@ -82,7 +83,7 @@ impl Background {
             .name("actlog-buffered".into())
             .spawn(move || {
                 let _exit = ExitGuard(&for_thread);
-                run(&shared, &for_thread);
+                run(&days, &for_thread);
             });
         let thread = match thread {
             Ok(t) => Some(t),
@@ -201,7 +202,7 @@ impl Drop for ExitGuard<'_> {
     }
 }
 
-fn run(shared: &Shared, inner: &Inner) {
+fn run(days: &OpenDays, inner: &Inner) {
     let mut deadline = Instant::now() + inner.interval;
     let mut state = inner.lock();
     loop {
@@ -226,7 +227,7 @@ fn run(shared: &Shared, inner: &Inner) {
         state.queued_bytes = 0;
         drop(state);
 
-        let (written, error) = write_in_order(shared, &runs);
+        let (written, error) = write_in_order(days, &runs);
 
         state = inner.lock();
         match error {
@@ -256,9 +257,9 @@ fn run(shared: &Shared, inner: &Inner) {
 }
 
 /// Writes runs in order; returns how many were written and the error that stopped it.
-fn write_in_order(shared: &Shared, runs: &[Run]) -> (usize, Option<Error>) {
+fn write_in_order(days: &OpenDays, runs: &[Run]) -> (usize, Option<Error>) {
     for (i, run) in runs.iter().enumerate() {
-        if let Err((_, e)) = shared.write_runs(std::slice::from_ref(run), false) {
+        if let Err((_, e)) = days.write_runs(std::slice::from_ref(run), false) {
             return (i, Some(e));
         }
     }

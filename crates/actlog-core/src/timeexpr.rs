@@ -115,7 +115,12 @@ fn parse_epoch(s: &str) -> Option<DateTime<Utc>> {
 /// `15m`, `-2h`, `7d ago`, `1h30m`: a duration into the past.
 fn parse_relative(s: &str) -> Option<Duration> {
     let s = s.strip_suffix("ago").map(str::trim_end).unwrap_or(s);
-    let s = s.strip_prefix('-').unwrap_or(s).trim();
+    sum_amounts(s.strip_prefix('-').unwrap_or(s).trim())
+}
+
+/// `1h30m`, `2 days`: the sum of whole amounts with a unit (s, m, h, d, w and their
+/// spelled-out names); `None` for anything else, an empty text included.
+fn sum_amounts(s: &str) -> Option<Duration> {
     if s.is_empty() {
         return None;
     }
@@ -142,6 +147,18 @@ fn parse_relative(s: &str) -> Option<Duration> {
         total = total.checked_add(&step)?;
     }
     Some(total)
+}
+
+/// A skew such as `1d`, `2h`, `30m`, `90s`, `1h30m` or `0` (`--max-future-skew`): the
+/// amounts of a relative time, without its sign or `ago`, which mean nothing for a skew.
+pub fn parse_skew(text: &str) -> Result<std::time::Duration, String> {
+    let s = text.trim();
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    sum_amounts(s).and_then(|d| d.to_std().ok()).ok_or_else(|| {
+        format!("{text:?} is not a skew: expected e.g. 1d, 2h, 30m, 90s, 1h30m or 0")
+    })
 }
 
 /// An interval such as `500ms`, `2s`, `1.5s` or `1m` (`--poll`).

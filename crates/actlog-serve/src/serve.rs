@@ -5,14 +5,14 @@
 //! through the same [`Filter`], query and follow code as `actlog query` and `tail -f`.
 //! The routes are documented in `docs/openapi.yaml`.
 
-use crate::clock::Clock;
-use crate::error::{Error, Result};
-use crate::filter::{Filter, FilterSpec};
-use crate::follow::{Follower, Waiter};
-use crate::page::{self, Cursor};
-use crate::query::Query;
-use crate::record::{Activity, format_timestamp};
-use crate::writer::{Store, Writer};
+use actlog_core::clock::Clock;
+use actlog_core::error::{Error, Result};
+use actlog_core::record::{Activity, format_timestamp};
+use actlog_read::filter::{Filter, FilterSpec};
+use actlog_read::follow::{Follower, Waiter};
+use actlog_read::page::{self, Cursor};
+use actlog_read::query::Query;
+use actlog_write::{Store, Writer};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
@@ -157,7 +157,10 @@ pub fn run(store: &Store, options: &ServeOptions, ready: impl FnOnce(SocketAddr)
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::io("<tokio runtime>", "start", e))?;
+        .map_err(|source| Error::Start {
+            what: "the HTTP server's runtime",
+            source,
+        })?;
     let state = Arc::new(AppState {
         dir: store.dir().to_path_buf(),
         writer: store.writer(),
@@ -596,7 +599,7 @@ fn check_ready(dir: &Path) -> Result<()> {
         .create(true)
         .truncate(false)
         .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(actlog_core::dayfile::OPEN_FLAGS)
         .open(&path)
         .map_err(|e| Error::io(&path, "open for writing", e))?;
     match file.try_lock() {
@@ -666,7 +669,7 @@ async fn not_found(request: Request) -> Response {
 
 async fn get_stats(State(state): State<Shared>) -> Response {
     let dir = state.dir.clone();
-    match tokio::task::spawn_blocking(move || crate::stats::stats(&dir)).await {
+    match tokio::task::spawn_blocking(move || actlog_read::stats::stats(&dir)).await {
         Ok(Ok(stats)) => axum::Json(stats).into_response(),
         Ok(Err(e)) => store_error(&e, false).into_response(),
         Err(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "stats failed").into_response(),

@@ -2,20 +2,20 @@
 //! the `.gz` (every gzip member) then the plain file, skipping the part of the plain file
 //! that a member says it already holds, and reporting damage instead of stopping.
 
-use crate::error::{Error, Result};
-use crate::gzmeta::{self, Covers};
-use crate::layout::{FileKind, file_name};
+use actlog_core::error::{Error, Result};
+use actlog_core::gzmeta::{self, Covers};
+use actlog_core::layout::{FileKind, file_name};
 use chrono::{DateTime, NaiveDate, Utc};
 use memchr::{memchr, memrchr};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Lines longer than this are skipped (and reported) without being held in memory: the
 /// writers' own ceiling, so every line a writer may accept is read.
-pub const MAX_LINE: usize = crate::record::MAX_LINE_LIMIT;
+pub const MAX_LINE: usize = actlog_core::record::MAX_LINE_LIMIT;
 const CHUNK: usize = 256 * 1024;
 
 /// What is wrong with a line or a file.
@@ -191,7 +191,7 @@ pub struct ScanOptions {
 
 /// Reads one day: forwards, `.gz` then plain; backwards, exactly the reverse. A `.gz`
 /// whose members record their lengths is inflated on as many threads as the thread
-/// policy ([`crate::threads::threads`]) allows.
+/// policy ([`actlog_core::threads::threads`]) allows.
 pub fn scan_day(
     dir: &Path,
     day: NaiveDate,
@@ -200,7 +200,7 @@ pub fn scan_day(
 ) -> Result<ControlFlow<()>> {
     let opts = ScanOptions {
         reverse,
-        member_threads: crate::threads::threads()?,
+        member_threads: actlog_core::threads::threads()?,
         ..ScanOptions::default()
     };
     scan_day_with(dir, day, &opts, sink)
@@ -345,7 +345,7 @@ pub fn scan_files(
                 Some(members) => {
                     covers.extend(members.iter().filter_map(|m| m.covers));
                     let wanted = if aligned {
-                        select(&gz, members, opts)?
+                        select(&gz_path, &gz, members, opts)?
                     } else {
                         members.iter().map(|m| (m.clone(), 0)).collect()
                     };
@@ -387,7 +387,10 @@ pub fn scan_files(
         // Collecting stops early only if the temporary file fails.
         let _ = read_gz(&gz_path, gz, &mut covers, &mut inflated)?;
         if let Some(e) = inflated.failed.take() {
-            return Err(Error::io("<temporary file>", "write", e));
+            return Err(Error::Spill {
+                path: gz_path.clone(),
+                source: e,
+            });
         }
         for d in inflated.damage.drain(..) {
             sink.damage(d);
@@ -467,6 +470,7 @@ fn member_isize(file: &File, m: &gzmeta::Member) -> io::Result<u64> {
 /// The members that may hold records in the window, each with the decompressed bytes of
 /// the skipped members just before it.
 fn select(
+    path: &Path,
     file: &File,
     members: &[gzmeta::Member],
     opts: &ScanOptions,
@@ -482,7 +486,7 @@ fn select(
             since.is_some_and(|s| b.last_ms < s) || until.is_some_and(|u| b.first_ms > u)
         });
         if outside {
-            gap += member_isize(file, m).map_err(|e| Error::io("<gzip member>", "read", e))?;
+            gap += member_isize(file, m).map_err(|e| Error::io(path, "read", e))?;
         } else {
             wanted.push((m.clone(), gap));
             gap = 0;
@@ -500,7 +504,7 @@ fn read_members_backward(
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
     let starts = member_starts(path, file, members)?;
-    let wanted = select(file, members, opts)?;
+    let wanted = select(path, file, members, opts)?;
     for (m, _) in wanted.iter().rev() {
         let base = starts.get(&m.offset).copied().unwrap_or(0);
         match inflate_whole(file, m) {
@@ -551,9 +555,10 @@ impl Inflated {
     fn lines_backward(self, path: &Path, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
         match self.spill {
             Some(spill) => {
-                let spilled = spill
-                    .into_inner()
-                    .map_err(|e| Error::io("<temporary file>", "write", e.into_error()))?;
+                let spilled = spill.into_inner().map_err(|e| Error::Spill {
+                    path: path.to_path_buf(),
+                    source: e.into_error(),
+                })?;
                 read_plain_backward(path, &spilled, 0, None, sink)
             }
             None => Ok(lines_backward(path, &self.content, 0, sink)),
@@ -595,27 +600,13 @@ impl Sink for Inflated {
     }
 }
 
-/// Opens a day file for reading, never through a symbolic link (and never hanging on a
-/// planted FIFO); `Ok(None)` if it does not exist.
-pub(crate) fn open_day_file(path: &Path) -> io::Result<Option<File>> {
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
-    match opened {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Opens a day file for reading without following a symlink. `None` if it is not there
 /// (retention, or maintenance folded it) or is not ours to read: a symbolic link, FIFO or
 /// directory at a day's name is never followed, and commands that list the directory
 /// name it. A file that is there but cannot be opened (permissions, I/O) is an error:
 /// skipping it would answer "nothing matched" for records that exist.
 pub fn open_read(path: &Path) -> Result<Option<File>> {
-    let file = match open_day_file(path) {
+    let file = match actlog_core::dayfile::open_day_file(path) {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
@@ -642,7 +633,8 @@ fn covered(path: &Path, plain: &File, covers: &[Covers]) -> Result<u64> {
 }
 
 /// Splits a byte stream into lines, holding at most [`MAX_LINE`] bytes of one line.
-struct Lines {
+#[derive(Debug)]
+pub(crate) struct Lines {
     /// The current line's bytes so far, unless it is over the limit.
     buf: Vec<u8>,
     /// Bytes of the current line seen so far, kept or not.
@@ -655,15 +647,17 @@ struct Lines {
 }
 
 /// Receives each piece of a split stream: the piece, its line number, its offset.
-type PieceFn<'f> = dyn FnMut(Piece<'_>, Option<u64>, u64) -> ControlFlow<()> + 'f;
+pub(crate) type PieceFn<'f> = dyn FnMut(Piece<'_>, Option<u64>, u64) -> ControlFlow<()> + 'f;
 
-enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Line(&'a [u8]),
     TooLong,
 }
 
 impl Lines {
-    fn new(start_offset: u64, numbered: bool) -> Lines {
+    /// A splitter whose first line starts at `start_offset`; lines are numbered from 1
+    /// only when `numbered` (the stream starts at the top of its file).
+    pub(crate) fn new(start_offset: u64, numbered: bool) -> Lines {
         Lines {
             buf: Vec::new(),
             cur_len: 0,
@@ -673,7 +667,20 @@ impl Lines {
         }
     }
 
-    fn feed(&mut self, mut data: &[u8], f: &mut PieceFn<'_>) -> ControlFlow<()> {
+    /// Where the line being split starts: every byte before it is handed over.
+    pub(crate) fn line_start(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// Where the next byte fed is in the stream.
+    pub(crate) fn position(&self) -> u64 {
+        self.next_offset + self.cur_len
+    }
+
+    /// Splits `data`, the stream's next bytes, handing each complete line (or a line
+    /// over [`MAX_LINE`], as too long) to `f`; keeps the unfinished last line for the
+    /// next call. Stops when `f` breaks; the stream then resumes at [`Lines::position`].
+    pub(crate) fn feed(&mut self, mut data: &[u8], f: &mut PieceFn<'_>) -> ControlFlow<()> {
         while let Some(i) = memchr(b'\n', data) {
             let part = &data[..i];
             let line = self.numbered.then_some(self.next_line);
@@ -719,7 +726,8 @@ impl Lines {
     }
 }
 
-fn line_piece(
+/// Hands a piece of a split stream to `sink`: a line, or the damage of one too long.
+pub(crate) fn line_piece(
     path: &Path,
     sink: &mut dyn Sink,
     piece: Piece<'_>,

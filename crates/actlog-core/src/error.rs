@@ -119,15 +119,52 @@ pub enum Error {
         source: Box<Error>,
     },
 
-    /// The buffered writer's background thread is gone (it panicked); nothing more can
-    /// be accepted.
+    /// The buffered writer's background thread is gone (it panicked, could not start, or
+    /// the writer is closing); nothing more can be accepted.
     #[error("the buffered writer's background thread has stopped; the record was not accepted")]
     Closed,
+
+    /// A thread doing `what` panicked, so its outcome is unknown (for maintenance, the
+    /// next run or `actlog maintain` finishes the job: every step is safe to redo).
+    #[error("{what} stopped with a panic")]
+    Panicked {
+        /// The thread's job, e.g. `automatic maintenance`.
+        what: &'static str,
+    },
+
+    /// Reading a gzipped day backwards needs its records in a temporary file (they are too
+    /// many for memory), and writing that file failed.
+    #[error("{}: reading it backwards needs a temporary file, and writing one failed: {source}", path.display())]
+    Spill {
+        /// The day file being read.
+        path: PathBuf,
+        /// The error of the write.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Starting `what` (its threads, its event loop) failed; nothing was served.
+    #[error("could not start {what}: {source}")]
+    Start {
+        /// What was being started, e.g. `the HTTP server's runtime`.
+        what: &'static str,
+        /// The error of the start.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Reading standard input failed.
+    #[error("standard input: read: {source}")]
+    Stdin {
+        /// The error of the read.
+        #[source]
+        source: io::Error,
+    },
 
     /// A store option is out of range; nothing was opened.
     #[error("option `{option}`: {problem}")]
     BadOption {
-        /// The option's name, as in [`crate::Options`].
+        /// The option's name, as in `actlog_write::Options`.
         option: &'static str,
         /// What is wrong with its value.
         problem: String,
@@ -156,10 +193,12 @@ pub enum Error {
     },
 
     /// `ACTLOG_THREADS` is not a thread count readers can use.
-    #[error("ACTLOG_THREADS={value:?}: expected a whole number of threads from 1 to {max}", max = crate::threads::MAX_THREADS)]
+    #[error("ACTLOG_THREADS={value:?}: expected a whole number of threads from 1 to {max}")]
     Threads {
         /// The value given.
         value: String,
+        /// The most threads it may ask for.
+        max: usize,
     },
 }
 
@@ -185,7 +224,7 @@ impl Error {
     ///
     /// `io::Error` is not `Clone`; the copy keeps the errno and message, which is all a
     /// caller can act on.
-    pub(crate) fn duplicate(&self) -> Error {
+    pub fn duplicate(&self) -> Error {
         fn dup_io(e: &io::Error) -> io::Error {
             match e.raw_os_error() {
                 Some(code) => io::Error::from_raw_os_error(code),
@@ -236,6 +275,18 @@ impl Error {
                 source: dup_io(source),
             },
             Error::Closed => Error::Closed,
+            Error::Panicked { what } => Error::Panicked { what },
+            Error::Spill { path, source } => Error::Spill {
+                path: path.clone(),
+                source: dup_io(source),
+            },
+            Error::Start { what, source } => Error::Start {
+                what,
+                source: dup_io(source),
+            },
+            Error::Stdin { source } => Error::Stdin {
+                source: dup_io(source),
+            },
             Error::BadOption { option, problem } => Error::BadOption {
                 option,
                 problem: problem.clone(),
@@ -244,8 +295,9 @@ impl Error {
                 count: *count,
                 source: Box::new(source.duplicate()),
             },
-            Error::Threads { value } => Error::Threads {
+            Error::Threads { value, max } => Error::Threads {
                 value: value.clone(),
+                max: *max,
             },
         }
     }

@@ -246,6 +246,30 @@ pub fn check_members(file: &std::fs::File) -> std::result::Result<Vec<Covers>, S
     }
 }
 
+/// The earliest and latest timestamp of the valid records in whole lines `data`; `None`
+/// when there is none (such a member is always read).
+pub fn time_bounds(data: &[u8]) -> Option<TimeBounds> {
+    let mut bounds: Option<TimeBounds> = None;
+    for line in data.split(|&b| b == b'\n') {
+        let Some(t) =
+            crate::record::LiteRecord::parse(line).map(|r| r.timestamp.timestamp_millis())
+        else {
+            continue;
+        };
+        bounds = Some(match bounds {
+            None => TimeBounds {
+                first_ms: t,
+                last_ms: t,
+            },
+            Some(b) => TimeBounds {
+                first_ms: b.first_ms.min(t),
+                last_ms: b.last_ms.max(t),
+            },
+        });
+    }
+    bounds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,9 @@
 //! compresses a day (which keeps its stored order). A day deleted by retention in between
 //! simply has nothing left to return.
 
-use crate::error::Result;
 use crate::filter::Filter;
 use crate::query::{self, Outcome, Query};
+use actlog_core::error::Result;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
@@ -285,7 +285,7 @@ mod tests {
         page.lines
             .iter()
             .map(|l| {
-                let r = crate::Record::parse_line(l).unwrap();
+                let r = actlog_core::Record::parse_line(l).unwrap();
                 let simple = r.id.simple().to_string();
                 simple[20..].parse().unwrap()
             })
@@ -349,7 +349,7 @@ mod tests {
             }
             let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
             let key = |l: &Vec<u8>| {
-                let r = crate::Record::parse_line(l).unwrap();
+                let r = actlog_core::Record::parse_line(l).unwrap();
                 let k = &r.details.as_ref().unwrap()["k"];
                 format!("{}/{k}", r.timestamp.date_naive())
             };

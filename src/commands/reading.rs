@@ -1,0 +1,116 @@
+//! What `query` and `tail` share: the printer on standard output, warnings about entries
+//! readers skip, the damage summary and the exit status.
+
+use super::stdout::{self, Written};
+use actlog::Record;
+use actlog::cli::OutputArgs;
+use actlog::output::{Format, Printer};
+use actlog::query::Outcome;
+use anyhow::Result;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// A printer on standard output for the chosen format, cut to the terminal's width there.
+pub fn printer(o: &OutputArgs) -> Printer<BufWriter<io::StdoutLock<'static>>> {
+    let (format, color, tty) = output_choice(o);
+    Printer::new(BufWriter::new(io::stdout().lock()), format, color)
+        .on_terminal(tty)
+        .max_width(if tty { terminal_columns() } else { None })
+        .csv_raw(o.csv_raw)
+}
+
+/// The terminal's width in columns: from the terminal itself, else `COLUMNS`.
+fn terminal_columns() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the struct we pass.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if rc == 0 && size.ws_col > 0 {
+        return Some(usize::from(size.ws_col));
+    }
+    std::env::var("COLUMNS").ok()?.trim().parse().ok()
+}
+
+/// The output format, whether to colour, and whether standard output is a terminal.
+pub fn output_choice(o: &OutputArgs) -> (Format, bool, bool) {
+    let tty = io::stdout().is_terminal();
+    let format = o
+        .format
+        .unwrap_or(if tty { Format::Pretty } else { Format::Json });
+    let no_color = std::env::var("NO_COLOR").ok();
+    let term = std::env::var("TERM").ok();
+    (
+        format,
+        o.color.enabled(tty, no_color.as_deref(), term.as_deref()),
+        tty,
+    )
+}
+
+/// Names a day-named entry readers skip because it is not a regular file (a symlink,
+/// say), so a missing day is never a silent surprise.
+pub fn warn_strangers(dir: &Path) {
+    if let Ok(strangers) = actlog::layout::list_strangers(dir) {
+        for (name, what) in strangers {
+            eprintln!("actlog: warning: skipped {name}: {what}, never followed or read");
+        }
+    }
+    if let Ok(linked) = actlog::layout::list_hard_linked(dir) {
+        for (name, links) in linked {
+            eprintln!(
+                "actlog: warning: {name} has {links} hard links (a hard-link backup such as `cp -al`?): read, but writers refuse to append to it and maintenance will not compress it; back up with `cp -a` or rsync without --link-dest"
+            );
+        }
+    }
+}
+
+/// An `emit` callback that prints each record and stops at the first write error.
+pub fn printing<'a, W: Write>(
+    printer: &'a mut Printer<W>,
+    error: &'a mut Option<io::Error>,
+) -> impl FnMut(&[u8], &Record) -> ControlFlow<()> + 'a {
+    move |line, r| match printer.record(line, r) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            *error = Some(e);
+            ControlFlow::Break(())
+        }
+    }
+}
+
+/// Damage summary on stderr, a write error, and the exit status: 0 something matched,
+/// 1 nothing matched, 2 error (or damage under `--strict`).
+pub fn finish(outcome: &Outcome, write_error: Option<io::Error>, strict: bool) -> Result<ExitCode> {
+    if stdout::settle(write_error)? == Written::ReaderGone {
+        return Ok(ExitCode::SUCCESS);
+    }
+    report_damage(outcome);
+    Ok(if strict && outcome.damaged > 0 {
+        ExitCode::from(2)
+    } else if outcome.matched > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Lists skipped damage on stderr, briefly.
+pub fn report_damage(outcome: &Outcome) {
+    const SHOWN: usize = 20;
+    if outcome.damaged == 0 {
+        return;
+    }
+    eprintln!(
+        "actlog: skipped {} damaged line(s) or file(s):",
+        outcome.damaged
+    );
+    for d in outcome.damage.iter().take(SHOWN) {
+        eprintln!("  {d}");
+    }
+    if outcome.damaged > SHOWN as u64 {
+        eprintln!(
+            "  ... and {} more (use --strict to stop at damage)",
+            outcome.damaged - SHOWN as u64
+        );
+    }
+}
