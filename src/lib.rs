@@ -27,7 +27,9 @@
 
 #![warn(missing_docs)]
 
-pub use actlog_core::{clock, dayfile, error, gzmeta, layout, number, record, threads, timeexpr};
+pub use actlog_core::{clock, error, layout, record, timeexpr};
+#[doc(hidden)]
+pub use actlog_core::{dayfile, gzmeta, number, threads};
 pub use actlog_read::{filter, follow, page, query, scan, stats, verify};
 pub use actlog_serve::serve;
 pub use actlog_write::{maintain, store, writer};
@@ -37,10 +39,17 @@ pub use actlog_write::{maintain, store, writer};
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+// The binary's parts, public only so that `main.rs` and the end-to-end tests reach
+// them: not a library API, hidden from the documentation.
+#[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
 pub mod dataset;
+#[doc(hidden)]
 pub mod demo;
+#[doc(hidden)]
 pub mod ingest;
+#[doc(hidden)]
 pub mod output;
 
 pub use actlog_write::{Durability, Options, Stamp, Store, Writer};

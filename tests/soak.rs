@@ -361,97 +361,14 @@ impl Soak {
             targets.lock().unwrap().push((w.child.id(), true));
         }
         let stop_killer = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let killer = {
-            let targets = targets.clone();
-            let stop = stop_killer.clone();
-            let mut rng = fastrand::Rng::with_seed(seconds);
-            std::thread::spawn(move || {
-                let (mut writers, mut maintainers) = (0u64, 0u64);
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(rng.u64(100..400)));
-                    let mut t = targets.lock().unwrap();
-                    // A running maintainer is picked one time in three.
-                    let pick = match t.iter().position(|(_, w)| !w) {
-                        Some(m) if rng.u8(0..3) == 0 => Some(m),
-                        _ => {
-                            let live: Vec<usize> = (0..t.len()).filter(|&i| t[i].1).collect();
-                            (!live.is_empty()).then(|| live[rng.usize(0..live.len())])
-                        }
-                    };
-                    if let Some(i) = pick {
-                        let (pid, is_writer) = t.swap_remove(i);
-                        // SAFETY: kill(2) on a child not yet reaped (see above).
-                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                        if is_writer {
-                            writers += 1;
-                        } else {
-                            maintainers += 1;
-                        }
-                    }
-                }
-                (writers, maintainers)
-            })
-        };
+        let killer = start_killer(targets.clone(), stop_killer.clone(), seconds);
 
         while Instant::now() < deadline {
             let now = Instant::now();
             {
                 let mut t = targets.lock().unwrap();
-                // Writers: a killed one is started again under a new number; one that
-                // ends by itself before the end is a failure.
-                let mut respawn = 0;
-                for w in &mut soak.writers {
-                    if w.killed {
-                        continue;
-                    }
-                    if let Ok(Some(status)) = w.child.try_wait() {
-                        w.killed = true;
-                        t.retain(|(p, _)| *p != w.child.id());
-                        respawn += 1;
-                        if std::os::unix::process::ExitStatusExt::signal(&status)
-                            != Some(libc::SIGKILL)
-                        {
-                            soak.failures
-                                .push(format!("writer {} ({}) ended {status}", w.id, w.mode));
-                        }
-                    }
-                }
-                for _ in 0..respawn {
-                    soak.spawn_writer();
-                    let pid = soak.writers.last().map(|w| w.child.id()).unwrap_or(0);
-                    t.push((pid, true));
-                }
-                // Maintenance, one run at a time, as the CronJob would.
-                if let Some(child) = &mut maintainer
-                    && let Ok(Some(status)) = child.try_wait()
-                {
-                    let pid = child.id();
-                    t.retain(|(p, _)| *p != pid);
-                    if let Some(mut child) = maintainer.take()
-                        && status.code().is_some_and(|c| c != 0)
-                    {
-                        let mut err = String::new();
-                        if let Some(mut e) = child.stderr.take() {
-                            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                        }
-                        soak.failures
-                            .push(format!("maintain exited {status}: {}", err.trim()));
-                    }
-                }
-                if maintainer.is_none() && now >= next_maintain {
-                    let child = soak
-                        .actlog()
-                        .args(["--now", &soak.now_arg(), "maintain", "--grace-days", "0"])
-                        .args(["--keep-days", &keep_days(seconds).to_string()])
-                        .stderr(Stdio::piped())
-                        .stdout(Stdio::null())
-                        .spawn()
-                        .unwrap();
-                    t.push((child.id(), false));
-                    soak.maintain_runs += 1;
-                    maintainer = Some(child);
-                    next_maintain = now + Duration::from_millis(700);
-                }
+                soak.reap_writers(&mut t);
+                soak.tend_maintainer(&mut maintainer, &mut next_maintain, now, seconds, &mut t);
             }
             // A reader, on its own thread: no record may come out of one query twice.
             if query.as_ref().is_none_or(|q| q.is_finished()) && now >= next_query {
@@ -505,8 +422,16 @@ impl Soak {
                 Err(e) => soak.failures.push(e),
             }
         }
-        std::fs::write(soak.root.path().join("stop"), b"").unwrap();
-        for w in &mut soak.writers {
+        soak.stop_writers();
+        markers.close().expect("close the marker writer");
+        soak.finish(seconds, &windows)
+    }
+
+    /// Tells the writers to stop and waits for each; one that fails to end cleanly (and
+    /// was not killed at the last moment) is a failure.
+    fn stop_writers(&mut self) {
+        std::fs::write(self.root.path().join("stop"), b"").unwrap();
+        for w in &mut self.writers {
             if w.killed {
                 continue;
             }
@@ -518,13 +443,78 @@ impl Soak {
                 {
                     w.killed = true;
                 }
-                other => soak
+                other => self
                     .failures
                     .push(format!("writer {} ({}) ended {other:?}", w.id, w.mode)),
             }
         }
-        markers.close().expect("close the marker writer");
-        soak.finish(seconds, &windows)
+    }
+
+    /// Maintenance, one run at a time, as the CronJob would: reaps a finished run (one that
+    /// failed is a failure) and starts the next when it is due.
+    fn tend_maintainer(
+        &mut self,
+        maintainer: &mut Option<Child>,
+        next_maintain: &mut Instant,
+        now: Instant,
+        seconds: u64,
+        t: &mut Vec<(u32, bool)>,
+    ) {
+        if let Some(child) = maintainer.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            let pid = child.id();
+            t.retain(|(p, _)| *p != pid);
+            if let Some(mut child) = maintainer.take()
+                && status.code().is_some_and(|c| c != 0)
+            {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                self.failures
+                    .push(format!("maintain exited {status}: {}", err.trim()));
+            }
+        }
+        if maintainer.is_none() && now >= *next_maintain {
+            let child = self
+                .actlog()
+                .args(["--now", &self.now_arg(), "maintain", "--grace-days", "0"])
+                .args(["--keep-days", &keep_days(seconds).to_string()])
+                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            t.push((child.id(), false));
+            self.maintain_runs += 1;
+            *maintainer = Some(child);
+            *next_maintain = now + Duration::from_millis(700);
+        }
+    }
+
+    /// Starts a writer again, under a new number, for each one that was killed; one that
+    /// ended by itself is a failure. `t` is the killer's list, kept in step.
+    fn reap_writers(&mut self, t: &mut Vec<(u32, bool)>) {
+        let mut respawn = 0;
+        for w in &mut self.writers {
+            if w.killed {
+                continue;
+            }
+            if let Ok(Some(status)) = w.child.try_wait() {
+                w.killed = true;
+                t.retain(|(p, _)| *p != w.child.id());
+                respawn += 1;
+                if std::os::unix::process::ExitStatusExt::signal(&status) != Some(libc::SIGKILL) {
+                    self.failures
+                        .push(format!("writer {} ({}) ended {status}", w.id, w.mode));
+                }
+            }
+        }
+        for _ in 0..respawn {
+            self.spawn_writer();
+            let pid = self.writers.last().map(|w| w.child.id()).unwrap_or(0);
+            t.push((pid, true));
+        }
     }
 
     /// Appends an end marker, waits until the follower prints it (and one safety poll
@@ -615,8 +605,47 @@ impl Soak {
         c
     }
 
+    /// Checks the store after the run: every acknowledged record kept by retention is
+    /// there once, each writer's records are unbroken, each follower printed what was
+    /// written while it ran, and `verify` finds nothing but torn lines.
     fn finish(mut self, seconds: u64, windows: &[FollowWindow]) -> Result<String, Vec<String>> {
         let final_ms = self.clock().ms();
+        let kept_from = day_of(final_ms) - chrono::Duration::days(keep_days(seconds));
+        let days_seen = day_of(final_ms) - day_of(START_MS);
+        let found = self.final_store(seconds);
+        let duplicated = found.values().filter(|&&c| c > 1).count();
+        let acks = self.check_acks(&found, kept_from);
+        let follow_checked = self.check_followers(windows, &acks.acked_at);
+        let torn = self.check_verify();
+        let (acked_total, checked) = (acks.total, acks.checked);
+        let lost = &acks.lost;
+        let summary = format!(
+            "soak: {seconds} s, {days} fake days, records acknowledged {acked_total}, found {found}, \
+             checked {checked}, lost {lost}, duplicated {duplicated}, kills {kills} ({kw} writers, {km} \
+             maintainers), maintenance runs {mr}, queries {q}, follower windows {fw}, every other polling ({fc} records), \
+             torn lines {torn}, days kept {kept}",
+            days = days_seen.num_days(),
+            found = found.len(),
+            lost = lost.len(),
+            kills = self.kills_writers + self.kills_maintainers,
+            kw = self.kills_writers,
+            km = self.kills_maintainers,
+            mr = self.maintain_runs,
+            q = self.queries,
+            fw = windows.len(),
+            fc = follow_checked,
+            kept = keep_days(seconds),
+        );
+        if self.failures.is_empty() {
+            Ok(summary)
+        } else {
+            self.failures.push(summary);
+            Err(self.failures)
+        }
+    }
+
+    /// Runs a last maintenance, then counts every record in the store by key.
+    fn final_store(&mut self, seconds: u64) -> HashMap<(u64, u64), u32> {
         let out = self
             .actlog()
             .args(["--now", &self.now_arg(), "maintain", "--grace-days", "0"])
@@ -629,8 +658,6 @@ impl Soak {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let kept_from = day_of(final_ms) - chrono::Duration::days(keep_days(seconds));
-        let days_seen = day_of(final_ms) - day_of(START_MS);
 
         // Everything in the store.
         let mut found: HashMap<(u64, u64), u32> = HashMap::new();
@@ -653,6 +680,15 @@ impl Soak {
                 .push(format!("{duplicated} records present more than once"));
         }
 
+        found
+    }
+
+    /// Compares the store with the writers' acknowledgement logs.
+    fn check_acks(
+        &mut self,
+        found: &HashMap<(u64, u64), u32>,
+        kept_from: chrono::NaiveDate,
+    ) -> Acks {
         // Against the acknowledgement logs.
         let mut acked_total = 0u64;
         let mut checked = 0u64;
@@ -714,6 +750,21 @@ impl Soak {
             ));
         }
 
+        Acks {
+            total: acked_total,
+            checked,
+            lost,
+            acked_at,
+        }
+    }
+
+    /// Checks each follower window printed every record written while it ran, once;
+    /// returns how many records that checked.
+    fn check_followers(
+        &mut self,
+        windows: &[FollowWindow],
+        acked_at: &HashMap<(u64, u64), (i64, i64)>,
+    ) -> u64 {
         // Followers.
         let mut follow_checked = 0u64;
         for (i, w) in windows.iter().enumerate() {
@@ -745,6 +796,11 @@ impl Soak {
             }
         }
 
+        follow_checked
+    }
+
+    /// Runs `verify`; returns the torn lines it found (anything else is a failure).
+    fn check_verify(&mut self) -> u64 {
         // verify: nothing but torn lines and an unterminated last line.
         let out = self
             .actlog()
@@ -760,30 +816,58 @@ impl Soak {
             }
         }
 
-        let summary = format!(
-            "soak: {seconds} s, {days} fake days, records acknowledged {acked_total}, found {found}, \
-             checked {checked}, lost {lost}, duplicated {duplicated}, kills {kills} ({kw} writers, {km} \
-             maintainers), maintenance runs {mr}, queries {q}, follower windows {fw}, every other polling ({fc} records), \
-             torn lines {torn}, days kept {kept}",
-            days = days_seen.num_days(),
-            found = found.len(),
-            lost = lost.len(),
-            kills = self.kills_writers + self.kills_maintainers,
-            kw = self.kills_writers,
-            km = self.kills_maintainers,
-            mr = self.maintain_runs,
-            q = self.queries,
-            fw = windows.len(),
-            fc = follow_checked,
-            kept = keep_days(seconds),
-        );
-        if self.failures.is_empty() {
-            Ok(summary)
-        } else {
-            self.failures.push(summary);
-            Err(self.failures)
-        }
+        torn
     }
+}
+
+/// What the acknowledgement logs said, against the store.
+struct Acks {
+    /// Records acknowledged.
+    total: u64,
+    /// Acknowledged records retention keeps, and so checked.
+    checked: u64,
+    /// Checked records not found.
+    lost: Vec<String>,
+    /// When each acknowledged record's append began, and when it was acknowledged.
+    acked_at: HashMap<(u64, u64), (i64, i64)>,
+}
+
+/// Starts the killer: every 100-400 ms it SIGKILLs one registered process (a running
+/// maintainer one time in three), until `stop`; returns how many writers and
+/// maintainers it killed. It only kills pids still in `targets`, under the lock the
+/// loop reaps under, so a reaped pid (which the system may reuse) is never signalled.
+fn start_killer(
+    targets: Arc<Mutex<Vec<(u32, bool)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    seed: u64,
+) -> std::thread::JoinHandle<(u64, u64)> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    std::thread::spawn(move || {
+        let (mut writers, mut maintainers) = (0u64, 0u64);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(rng.u64(100..400)));
+            let mut t = targets.lock().unwrap();
+            // A running maintainer is picked one time in three.
+            let pick = match t.iter().position(|(_, w)| !w) {
+                Some(m) if rng.u8(0..3) == 0 => Some(m),
+                _ => {
+                    let live: Vec<usize> = (0..t.len()).filter(|&i| t[i].1).collect();
+                    (!live.is_empty()).then(|| live[rng.usize(0..live.len())])
+                }
+            };
+            if let Some(i) = pick {
+                let (pid, is_writer) = t.swap_remove(i);
+                // SAFETY: kill(2) on a child not yet reaped (see above).
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                if is_writer {
+                    writers += 1;
+                } else {
+                    maintainers += 1;
+                }
+            }
+        }
+        (writers, maintainers)
+    })
 }
 
 /// Runs one query; no record may come out of it twice.

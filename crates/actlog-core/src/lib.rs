@@ -6,14 +6,21 @@
 #![warn(missing_docs)]
 
 pub mod clock;
-pub mod dayfile;
 pub mod error;
-pub mod gzmeta;
 pub mod layout;
-pub mod number;
 pub mod record;
-pub mod threads;
 pub mod timeexpr;
+
+// Shared by the other actlog crates (and reached by their tests, benchmarks and fuzz
+// targets), but not an API of their own: hidden from the documentation, free to change.
+#[doc(hidden)]
+pub mod dayfile;
+#[doc(hidden)]
+pub mod gzmeta;
+#[doc(hidden)]
+pub mod number;
+#[doc(hidden)]
+pub mod threads;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Error, Result, ValidationError};

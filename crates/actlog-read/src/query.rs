@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Damage reports kept for the summary; more are only counted.
@@ -566,7 +567,6 @@ fn parallel(
     mode: Mode<'_>,
     emit: Emit<'_>,
 ) -> Result<(Outcome, Counts)> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let (senders, receivers): (Vec<_>, Vec<_>) = days
         .iter()
         .map(|_| {
@@ -581,49 +581,76 @@ fn parallel(
     let mut counts = Counts::default();
     std::thread::scope(|s| {
         for _ in 0..workers {
-            let (next, senders) = (&next, &senders);
-            s.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(day) = days.get(i) else {
-                        return;
-                    };
-                    let Some(tx) = senders
-                        .get(i)
-                        .and_then(|m| m.lock().ok().and_then(|mut o| o.take()))
-                    else {
-                        return;
-                    };
-                    let mut sink = Worker {
-                        tx: &tx,
-                        query,
-                        mode,
-                        chunk: Vec::new(),
-                        bytes: 0,
-                        matched: 0,
-                        counts: Counts::default(),
-                    };
-                    // Days already keep every core busy: one inflating thread per day.
-                    let opts = scan_options(query, 1);
-                    let done = match source.scan(dir, *day, &opts, &mut sink) {
-                        Ok(flow) if flow.is_continue() && sink.flush().is_continue() => {
-                            Ok((sink.matched, sink.counts))
-                        }
-                        Ok(_) => return,
-                        Err(e) => Err(e),
-                    };
-                    let failed = done.is_err();
-                    // A closed channel means the caller stopped: no more days.
-                    if tx.send(Msg::Done(done)).is_err() || failed {
-                        return;
-                    }
-                }
-            });
+            let reader = DayReader {
+                dir,
+                query,
+                source,
+                days,
+                mode,
+                next: &next,
+                senders: &senders,
+            };
+            s.spawn(move || reader.run());
         }
         // Dropping the receivers when `consume` returns unblocks and stops the workers.
         consume(receivers, &mut outcome, &mut counts, emit)
     })?;
     Ok((outcome, counts))
+}
+
+/// One reading thread of [`parallel`]: takes the next unread day, reads it into that
+/// day's channel, and goes on until no day is left or the caller stopped.
+struct DayReader<'a> {
+    dir: &'a Path,
+    query: &'a Query,
+    source: Source<'a>,
+    days: &'a [NaiveDate],
+    mode: Mode<'a>,
+    /// The index of the next day to read, shared by the threads.
+    next: &'a AtomicUsize,
+    /// Each day's sender, taken by the thread that reads the day.
+    senders: &'a [std::sync::Mutex<Option<SyncSender<Msg>>>],
+}
+
+impl DayReader<'_> {
+    fn run(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(day) = self.days.get(i) else {
+                return;
+            };
+            let Some(tx) = self
+                .senders
+                .get(i)
+                .and_then(|m| m.lock().ok().and_then(|mut o| o.take()))
+            else {
+                return;
+            };
+            let mut sink = Worker {
+                tx: &tx,
+                query: self.query,
+                mode: self.mode,
+                chunk: Vec::new(),
+                bytes: 0,
+                matched: 0,
+                counts: Counts::default(),
+            };
+            // Days already keep every core busy: one inflating thread per day.
+            let opts = scan_options(self.query, 1);
+            let done = match self.source.scan(self.dir, *day, &opts, &mut sink) {
+                Ok(flow) if flow.is_continue() && sink.flush().is_continue() => {
+                    Ok((sink.matched, sink.counts))
+                }
+                Ok(_) => return,
+                Err(e) => Err(e),
+            };
+            let failed = done.is_err();
+            // A closed channel means the caller stopped: no more days.
+            if tx.send(Msg::Done(done)).is_err() || failed {
+                return;
+            }
+        }
+    }
 }
 
 /// Hands out each day's matches in day order.

@@ -2,7 +2,7 @@
 //! background thread, one run at a time per writer (across pods the maintenance lock
 //! keeps it to one).
 
-use crate::hook::DayChange;
+use crate::append::hook::DayChange;
 use crate::maintain::{self, Policy, Report};
 use actlog_core::error::{Error, Result};
 use chrono::NaiveDate;

@@ -2,23 +2,20 @@
 //! day file of their timestamp under its lock (each call, group commit or buffered), and
 //! [`maintain`] compresses finished days into indexed gzip members and applies retention.
 //!
-//! Modules, from the bottom up: `encode` (a batch into lines), `days` (the open day
-//! files), `group` and `buffered` (two ways of handing lines to `days`), `hook` (what a
-//! writer calls on a new UTC day), `writer`, [`maintain`], `auto` (maintenance as a
-//! day-change hook), [`store`] (options, and the wiring of all of the above).
+//! Folders: `append/` is where a record is written (a batch encoded into lines, the open
+//! day files, group commit, the buffered writer, the [`Writer`]); [`maintain`] is where
+//! a day is compressed (`maintain/compress.rs`) or deleted (`maintain/retention.rs`).
+//! `auto` makes maintenance a writer's day-change hook, and [`store`] wires it all from
+//! the [`Options`].
 
 #![warn(missing_docs)]
 
+mod append;
 mod auto;
-mod buffered;
-mod days;
-mod encode;
-mod group;
-mod hook;
 pub mod maintain;
 pub mod store;
-pub mod writer;
 
-pub use encode::Stamp;
+pub use append::encode::Stamp;
+pub use append::writer;
 pub use store::{DEFAULT_MAX_FUTURE_SKEW, DEFAULT_MAX_LINE_BYTES, DIR_MODE, Options, Store};
 pub use writer::{Durability, Writer};

@@ -2,11 +2,11 @@
 //! [`Options`] and hands out [`Writer`]s; automatic maintenance is wired in here, as the
 //! writer's day-change hook.
 
+use crate::append::encode::Encoder;
+use crate::append::hook::DayWatch;
+use crate::append::writer::{Durability, Writer, WriterMode};
 use crate::auto::AutoMaintain;
-use crate::encode::Encoder;
-use crate::hook::DayWatch;
 use crate::maintain::{self, Policy, Report};
-use crate::writer::{Durability, Writer, WriterMode};
 use actlog_core::clock::{Clock, SystemClock};
 use actlog_core::dayfile::sync_dir;
 use actlog_core::error::{Error, Result};

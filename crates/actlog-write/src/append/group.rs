@@ -1,8 +1,8 @@
 //! Group commit for `fsync` durability: while one thread writes and syncs, others queue;
 //! the next leader writes everything queued under one lock and covers it with one fsync.
 
-use crate::days::{OpenDays, partial};
-use crate::encode::Run;
+use super::days::{OpenDays, partial};
+use super::encode::Run;
 use actlog_core::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, PoisonError};

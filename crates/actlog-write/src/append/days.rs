@@ -1,7 +1,7 @@
 //! The day files a writer keeps open, and writing encoded runs to them in order, each
 //! under its day file's lock.
 
-use crate::encode::Run;
+use super::encode::Run;
 use actlog_core::dayfile::Slot;
 use actlog_core::error::Error;
 use actlog_core::layout::{FileKind, file_name};

@@ -13,6 +13,10 @@ use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+mod lines;
+
+pub(crate) use lines::{Lines, line_piece};
+
 /// Lines longer than this are skipped (and reported) without being held in memory: the
 /// writers' own ceiling, so every line a writer may accept is read.
 pub const MAX_LINE: usize = actlog_core::record::MAX_LINE_LIMIT;
@@ -327,8 +331,6 @@ pub fn scan_files(
     opts: &ScanOptions,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    let plain_path = dir.join(file_name(day, FileKind::Plain));
-    let gz_path = dir.join(file_name(day, FileKind::Gzip));
     let DayFiles { plain, gz } = files;
     let index = gz
         .as_ref()
@@ -337,37 +339,88 @@ pub fn scan_files(
     let aligned = index
         .as_ref()
         .is_some_and(|m| m.iter().all(|m| m.bounds.is_some()));
+    let opened = Opened {
+        plain_path: dir.join(file_name(day, FileKind::Plain)),
+        gz_path: dir.join(file_name(day, FileKind::Gzip)),
+        plain,
+        gz,
+        index,
+        aligned,
+    };
+    if opts.reverse {
+        scan_backward(opened, opts, sink)
+    } else {
+        scan_forward(opened, opts, sink)
+    }
+}
+
+/// A day's open files, and what the `.gz`'s member headers tell.
+struct Opened {
+    plain_path: PathBuf,
+    gz_path: PathBuf,
+    plain: Option<File>,
+    gz: Option<File>,
+    /// Every member, when each records its length.
+    index: Option<Vec<gzmeta::Member>>,
+    /// Every member holds whole lines and records their time range, so members can be
+    /// skipped, read on several threads, or read from the last.
+    aligned: bool,
+}
+
+/// The `.gz` (its members in parallel where it can), then the plain file past what
+/// the members cover.
+fn scan_forward(day: Opened, opts: &ScanOptions, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
+    let Opened {
+        plain_path,
+        gz_path,
+        plain,
+        gz,
+        index,
+        aligned,
+    } = day;
     let mut covers: Vec<Covers> = Vec::new();
     let threads = opts.member_threads.max(1);
-    if !opts.reverse {
-        if let Some(gz) = gz {
-            let flow = match &index {
-                Some(members) => {
-                    covers.extend(members.iter().filter_map(|m| m.covers));
-                    let wanted = if aligned {
-                        select(&gz_path, &gz, members, opts)?
-                    } else {
-                        members.iter().map(|m| (m.clone(), 0)).collect()
-                    };
-                    let numbered = wanted.len() == members.len();
-                    if aligned && threads > 1 && sink.fork().is_some() {
-                        read_members_forked(&gz_path, &gz, members, &wanted, threads, sink)?
-                    } else {
-                        read_gz_members(&gz_path, &gz, &wanted, numbered, threads, sink)?
-                    }
+    if let Some(gz) = gz {
+        let flow = match &index {
+            Some(members) => {
+                covers.extend(members.iter().filter_map(|m| m.covers));
+                let wanted = if aligned {
+                    select(&gz_path, &gz, members, opts)?
+                } else {
+                    members.iter().map(|m| (m.clone(), 0)).collect()
+                };
+                let numbered = wanted.len() == members.len();
+                if aligned && threads > 1 && sink.fork().is_some() {
+                    read_members_forked(&gz_path, &gz, members, &wanted, threads, sink)?
+                } else {
+                    read_gz_members(&gz_path, &gz, &wanted, numbered, threads, sink)?
                 }
-                None => read_gz(&gz_path, gz, &mut covers, sink)?,
-            };
-            if flow.is_break() {
-                return Ok(ControlFlow::Break(()));
             }
+            None => read_gz(&gz_path, gz, &mut covers, sink)?,
+        };
+        if flow.is_break() {
+            return Ok(ControlFlow::Break(()));
         }
-        if let Some(plain) = plain {
-            let skip = covered(&plain_path, &plain, &covers)?;
-            return read_plain_forward(&plain_path, plain, skip, opts.plain_end, sink);
-        }
-        return Ok(ControlFlow::Continue(()));
     }
+    let Some(plain) = plain else {
+        return Ok(ControlFlow::Continue(()));
+    };
+    let skip = covered(&plain_path, &plain, &covers)?;
+    read_plain_forward(&plain_path, plain, skip, opts.plain_end, sink)
+}
+
+/// The plain file from its end (past what the members cover), then the `.gz` from its
+/// last record: member by member when they are aligned, else inflated whole first.
+fn scan_backward(day: Opened, opts: &ScanOptions, sink: &mut dyn Sink) -> Result<ControlFlow<()>> {
+    let Opened {
+        plain_path,
+        gz_path,
+        plain,
+        gz,
+        index,
+        aligned,
+    } = day;
+    let mut covers: Vec<Covers> = Vec::new();
     if let (Some(gz), Some(members), true) = (&gz, &index, aligned) {
         // Coverage from the headers alone; then the plain file from its end, then the
         // wanted members from the last, one at a time.
@@ -632,117 +685,6 @@ fn covered(path: &Path, plain: &File, covers: &[Covers]) -> Result<u64> {
     Ok(gzmeta::covered_prefix(covers, &head, len))
 }
 
-/// Splits a byte stream into lines, holding at most [`MAX_LINE`] bytes of one line.
-#[derive(Debug)]
-pub(crate) struct Lines {
-    /// The current line's bytes so far, unless it is over the limit.
-    buf: Vec<u8>,
-    /// Bytes of the current line seen so far, kept or not.
-    cur_len: u64,
-    /// Line number of the current line, from 1.
-    next_line: u64,
-    /// Offset of the current line's start.
-    next_offset: u64,
-    numbered: bool,
-}
-
-/// Receives each piece of a split stream: the piece, its line number, its offset.
-pub(crate) type PieceFn<'f> = dyn FnMut(Piece<'_>, Option<u64>, u64) -> ControlFlow<()> + 'f;
-
-pub(crate) enum Piece<'a> {
-    Line(&'a [u8]),
-    TooLong,
-}
-
-impl Lines {
-    /// A splitter whose first line starts at `start_offset`; lines are numbered from 1
-    /// only when `numbered` (the stream starts at the top of its file).
-    pub(crate) fn new(start_offset: u64, numbered: bool) -> Lines {
-        Lines {
-            buf: Vec::new(),
-            cur_len: 0,
-            next_line: 1,
-            next_offset: start_offset,
-            numbered,
-        }
-    }
-
-    /// Where the line being split starts: every byte before it is handed over.
-    pub(crate) fn line_start(&self) -> u64 {
-        self.next_offset
-    }
-
-    /// Where the next byte fed is in the stream.
-    pub(crate) fn position(&self) -> u64 {
-        self.next_offset + self.cur_len
-    }
-
-    /// Splits `data`, the stream's next bytes, handing each complete line (or a line
-    /// over [`MAX_LINE`], as too long) to `f`; keeps the unfinished last line for the
-    /// next call. Stops when `f` breaks; the stream then resumes at [`Lines::position`].
-    pub(crate) fn feed(&mut self, mut data: &[u8], f: &mut PieceFn<'_>) -> ControlFlow<()> {
-        while let Some(i) = memchr(b'\n', data) {
-            let part = &data[..i];
-            let line = self.numbered.then_some(self.next_line);
-            let offset = self.next_offset;
-            let total = self.cur_len + i as u64;
-            let flow = if total > MAX_LINE as u64 {
-                f(Piece::TooLong, line, offset)
-            } else if self.buf.is_empty() {
-                f(Piece::Line(part), line, offset)
-            } else {
-                self.buf.extend_from_slice(part);
-                f(Piece::Line(&self.buf), line, offset)
-            };
-            self.next_offset = offset + total + 1;
-            self.next_line += 1;
-            self.buf.clear();
-            self.cur_len = 0;
-            flow?;
-            data = &data[i + 1..];
-        }
-        self.cur_len += data.len() as u64;
-        if self.cur_len <= MAX_LINE as u64 {
-            self.buf.extend_from_slice(data);
-        } else {
-            self.buf.clear();
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// The unterminated line left over, as damage.
-    fn torn(&self, path: &Path, detail: &str) -> Damage {
-        Damage::torn(
-            path,
-            self.numbered.then_some(self.next_line),
-            self.next_offset,
-            detail,
-        )
-    }
-
-    /// Whether an unterminated line is left over.
-    fn has_partial(&self) -> bool {
-        self.cur_len > 0
-    }
-}
-
-/// Hands a piece of a split stream to `sink`: a line, or the damage of one too long.
-pub(crate) fn line_piece(
-    path: &Path,
-    sink: &mut dyn Sink,
-    piece: Piece<'_>,
-    line: Option<u64>,
-    offset: u64,
-) -> ControlFlow<()> {
-    match piece {
-        Piece::Line(bytes) => sink.line(bytes, Loc { path, line, offset }),
-        Piece::TooLong => {
-            sink.damage(Damage::too_long(path, line, offset));
-            ControlFlow::Continue(())
-        }
-    }
-}
-
 /// Reads every gzip member of `file` in order, as one stream of lines; records each
 /// member's coverage marker. Damage ends the file but not the scan.
 fn read_gz(
@@ -794,7 +736,7 @@ fn read_gz(
             if lines.has_partial() {
                 sink.damage(lines.torn(path, "cut off by the gzip damage below"));
             }
-            sink.damage(Damage::in_file(path, lines.next_offset, kind, detail));
+            sink.damage(Damage::in_file(path, lines.line_start(), kind, detail));
             return Ok(ControlFlow::Continue(()));
         }
         if let Some(c) = decoder
@@ -874,7 +816,7 @@ fn feed_members(
 ) -> Result<ControlFlow<()>> {
     let mut lines = Lines::new(0, numbered);
     for (i, (member, gap)) in members.iter().enumerate() {
-        lines.next_offset += gap;
+        lines.skip(*gap);
         let failure = match content(i) {
             Ok(content) => {
                 let flow = lines.feed(&content, &mut |piece, line, offset| {
@@ -897,7 +839,7 @@ fn feed_members(
             i + 1,
             member.offset
         );
-        sink.damage(Damage::in_file(path, lines.next_offset, kind, detail));
+        sink.damage(Damage::in_file(path, lines.line_start(), kind, detail));
         return Ok(ControlFlow::Continue(()));
     }
     if lines.has_partial() {
@@ -945,34 +887,14 @@ fn read_members_forked(
             .into_iter()
             .map(|tasks| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Box<dyn std::any::Any + Send>>(2);
-                s.spawn(move || {
-                    let (mut compressed, mut content) = (Vec::new(), Vec::new());
-                    for (i, mut fork) in tasks {
-                        let m = &wanted[i].0;
-                        let base = starts.get(&m.offset).copied().unwrap_or(0);
-                        match inflate_member_into(file, m, &mut compressed, &mut content) {
-                            Ok(()) => {
-                                let _ = lines_forward(path, &content, base, fork.as_mut());
-                            }
-                            Err(MemberError::Read(e)) => {
-                                if let Ok(mut slot) = read_error.lock() {
-                                    *slot = Some(e);
-                                }
-                                return;
-                            }
-                            Err(MemberError::Bad(e)) => {
-                                let kind = gzip_damage(&e);
-                                let detail =
-                                    format!("member at byte {} of the file: {e}", m.offset);
-                                fork.damage(Damage::in_file(path, base, kind, detail));
-                            }
-                        }
-                        // A closed channel means the reader stopped.
-                        if tx.send(fork.into_any()).is_err() {
-                            return;
-                        }
-                    }
-                });
+                let helper = Helper {
+                    path,
+                    file,
+                    wanted,
+                    starts,
+                    read_error,
+                };
+                s.spawn(move || helper.run(tasks, &tx));
                 rx
             })
             .collect();
@@ -991,6 +913,52 @@ fn read_members_forked(
         }
         Ok(ControlFlow::Continue(()))
     })
+}
+
+/// What one inflating thread of [`read_members_forked`] works on.
+struct Helper<'a> {
+    path: &'a Path,
+    file: &'a File,
+    wanted: &'a [(gzmeta::Member, u64)],
+    /// Each member's first line's offset in the decompressed stream.
+    starts: &'a std::collections::HashMap<u64, u64>,
+    /// Where a helper that cannot read the file leaves its error before it stops.
+    read_error: &'a std::sync::Mutex<Option<io::Error>>,
+}
+
+impl Helper<'_> {
+    /// Reads each task's member into its fork, in task order, and sends the fork back;
+    /// stops when the reader has gone (the channel is closed) or the file cannot be read.
+    fn run(
+        &self,
+        tasks: Vec<(usize, Box<dyn Fork>)>,
+        tx: &std::sync::mpsc::SyncSender<Box<dyn std::any::Any + Send>>,
+    ) {
+        let (mut compressed, mut content) = (Vec::new(), Vec::new());
+        for (i, mut fork) in tasks {
+            let m = &self.wanted[i].0;
+            let base = self.starts.get(&m.offset).copied().unwrap_or(0);
+            match inflate_member_into(self.file, m, &mut compressed, &mut content) {
+                Ok(()) => {
+                    let _ = lines_forward(self.path, &content, base, fork.as_mut());
+                }
+                Err(MemberError::Read(e)) => {
+                    if let Ok(mut slot) = self.read_error.lock() {
+                        *slot = Some(e);
+                    }
+                    return;
+                }
+                Err(MemberError::Bad(e)) => {
+                    let kind = gzip_damage(&e);
+                    let detail = format!("member at byte {} of the file: {e}", m.offset);
+                    fork.damage(Damage::in_file(self.path, base, kind, detail));
+                }
+            }
+            if tx.send(fork.into_any()).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Hands out the whole lines of `content` (starting at `base` in the decompressed
@@ -1177,19 +1145,7 @@ fn read_plain_backward(
             if seen_newline {
                 let body = &chunk[i + 1..end];
                 let offset = start + i as u64 + 1;
-                if overlong || body.len() > MAX_LINE {
-                    sink.damage(Damage::too_long(path, None, offset));
-                } else if sink
-                    .line(
-                        body,
-                        Loc {
-                            path,
-                            line: None,
-                            offset,
-                        },
-                    )
-                    .is_break()
-                {
+                if hand_back(path, sink, body, overlong, None, offset).is_break() {
                     return Ok(ControlFlow::Break(()));
                 }
                 overlong = false;
@@ -1208,25 +1164,32 @@ fn read_plain_backward(
         pos = start;
     }
     if seen_newline && (overlong || !tail.is_empty() || skip < len) {
-        // The first line of the range (it starts at `skip`, a line boundary).
-        if overlong || tail.len() > MAX_LINE {
-            sink.damage(Damage::too_long(path, Some(1).filter(|_| skip == 0), skip));
-        } else if !(tail.is_empty() && skip == len)
-            && sink
-                .line(
-                    &tail,
-                    Loc {
-                        path,
-                        line: Some(1).filter(|_| skip == 0),
-                        offset: skip,
-                    },
-                )
-                .is_break()
-        {
+        // The first line of the range (it starts at `skip`, a line boundary); an empty
+        // range holds no line at all.
+        let line = Some(1).filter(|_| skip == 0);
+        let empty = tail.is_empty() && skip == len && !overlong;
+        if !empty && hand_back(path, sink, &tail, overlong, line, skip).is_break() {
             return Ok(ControlFlow::Break(()));
         }
     }
     Ok(ControlFlow::Continue(()))
+}
+
+/// Hands one line found reading backwards to `sink`: as damage when it is too long
+/// (`overlong`: its bytes were too many to keep), else as a line.
+fn hand_back(
+    path: &Path,
+    sink: &mut dyn Sink,
+    body: &[u8],
+    overlong: bool,
+    line: Option<u64>,
+    offset: u64,
+) -> ControlFlow<()> {
+    if overlong || body.len() > MAX_LINE {
+        sink.damage(Damage::too_long(path, line, offset));
+        return ControlFlow::Continue(());
+    }
+    sink.line(body, Loc { path, line, offset })
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! so an append costs a short critical section, not a message per record, and the caller
 //! serializes on one core while the thread writes on another.
 
-use crate::days::OpenDays;
-use crate::encode::Run;
+use super::days::OpenDays;
+use super::encode::Run;
 use actlog_core::error::{Error, Result};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;

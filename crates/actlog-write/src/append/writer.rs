@@ -2,11 +2,11 @@
 //! files of its records with the durability the store was opened with (each call, group
 //! commit, or a background thread), calling its day-change hook on a new UTC day.
 
-use crate::buffered::Background;
-use crate::days::{OpenDays, partial};
-use crate::encode::{Encoder, Run, Stamp};
-use crate::group::GroupCommit;
-use crate::hook::DayWatch;
+use super::buffered::Background;
+use super::days::{OpenDays, partial};
+use super::encode::{Encoder, Run, Stamp};
+use super::group::GroupCommit;
+use super::hook::DayWatch;
 use crate::maintain::Report;
 use actlog_core::error::Result;
 use actlog_core::record::Activity;
