@@ -229,6 +229,19 @@ struct Soak {
     queries: u64,
 }
 
+/// A soak that ends early (a panic in the test) must not leave its writers running: they
+/// would append until the machine is rebooted, and slow everything after them.
+impl Drop for Soak {
+    fn drop(&mut self) {
+        for w in &mut self.writers {
+            if !w.killed {
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+            }
+        }
+    }
+}
+
 impl Soak {
     fn clock(&self) -> FastClock {
         FastClock {
@@ -640,7 +653,7 @@ impl Soak {
             Ok(summary)
         } else {
             self.failures.push(summary);
-            Err(self.failures)
+            Err(std::mem::take(&mut self.failures))
         }
     }
 
