@@ -190,6 +190,22 @@ fn subfield(extra: &[u8], id: [u8; 2]) -> Option<&[u8]> {
     None
 }
 
+/// A plain day file's length and its first bytes: what coverage markers' CRC is of. The
+/// one reading of it, for maintenance (to write markers) and every reader (to match them).
+pub fn read_head(
+    plain: &std::fs::File,
+    path: &std::path::Path,
+) -> crate::error::Result<(u64, Vec<u8>)> {
+    use std::os::unix::fs::FileExt;
+    let io = |op, e| crate::error::Error::io(path, op, e);
+    let len = plain.metadata().map_err(|e| io("stat", e))?.len();
+    let mut head = vec![0u8; usize::try_from(HEAD_LEN.min(len)).unwrap_or(0)];
+    plain
+        .read_exact_at(&mut head, 0)
+        .map_err(|e| io("read", e))?;
+    Ok((len, head))
+}
+
 /// How many leading bytes of a plain file (whose first bytes are `head`, and whose length
 /// is `len`) are already held by members marked `covers`, in member order.
 pub fn covered_prefix(covers: &[Covers], head: &[u8], len: u64) -> u64 {

@@ -267,15 +267,7 @@ impl Follower {
             && let Ok(Some(members)) = gzmeta::member_index(&gz)
         {
             let covers: Vec<gzmeta::Covers> = members.iter().filter_map(|m| m.covers).collect();
-            let len = t
-                .file
-                .metadata()
-                .map_err(|e| Error::io(&t.path, "stat", e))?
-                .len();
-            let mut head = vec![0u8; usize::try_from(gzmeta::HEAD_LEN.min(len)).unwrap_or(0)];
-            t.file
-                .read_exact_at(&mut head, 0)
-                .map_err(|e| Error::io(&t.path, "read", e))?;
+            let (len, head) = gzmeta::read_head(&t.file, &t.path)?;
             t.lines = Lines::new(gzmeta::covered_prefix(&covers, &head, len), false);
         }
         Ok(Some(t))

@@ -674,14 +674,7 @@ fn covered(path: &Path, plain: &File, covers: &[Covers]) -> Result<u64> {
     if covers.is_empty() {
         return Ok(0);
     }
-    let len = plain
-        .metadata()
-        .map_err(|e| Error::io(path, "stat", e))?
-        .len();
-    let mut head = vec![0u8; usize::try_from(gzmeta::HEAD_LEN.min(len)).unwrap_or(0)];
-    plain
-        .read_exact_at(&mut head, 0)
-        .map_err(|e| Error::io(path, "read", e))?;
+    let (len, head) = gzmeta::read_head(plain, path)?;
     Ok(gzmeta::covered_prefix(covers, &head, len))
 }
 

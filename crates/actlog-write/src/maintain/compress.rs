@@ -43,7 +43,7 @@ pub(super) fn compress_day(
     let Some(plain) = lock_existing(&plain_path, false)? else {
         return Ok(());
     };
-    let (len, head) = read_head(&plain, &plain_path)?;
+    let (len, head) = gzmeta::read_head(&plain, &plain_path)?;
     // The existing .gz must be whole, or folding more into it would bury good records
     // behind damage; it is kept as it is and reported.
     let old_gz = match whole_gz(&gz_path)? {
@@ -88,19 +88,6 @@ pub(super) fn compress_day(
         gz_bytes: added,
     });
     Ok(())
-}
-
-/// The plain file's length, and its first bytes (what a coverage marker's CRC is of).
-fn read_head(plain: &File, path: &Path) -> Result<(u64, Vec<u8>)> {
-    let len = plain
-        .metadata()
-        .map_err(|e| Error::io(path, "stat", e))?
-        .len();
-    let mut head = vec![0u8; usize::try_from(gzmeta::HEAD_LEN.min(len)).unwrap_or(0)];
-    plain
-        .read_exact_at(&mut head, 0)
-        .map_err(|e| Error::io(path, "read", e))?;
-    Ok((len, head))
 }
 
 /// A day's `.gz`, open, and the coverage markers of its members.
