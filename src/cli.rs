@@ -46,6 +46,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "ACTLOG_NOW", value_name = "TIME")]
     pub now: Option<String>,
 
+    /// No warnings and no progress bars on stderr (errors still print; damage still sets the exit status, --strict still fails)
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
