@@ -82,6 +82,36 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the HTTP API (docs/openapi.yaml) for services that cannot link the library
     Serve(ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory
+    Man(ManArgs),
+}
+
+/// `actlog completions`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  actlog completions bash > /etc/bash_completion.d/actlog\n  actlog completions zsh > \"${fpath[1]}/_actlog\"\n  actlog completions fish > ~/.config/fish/completions/actlog.fish\n\nExit status: 0 printed, 2 error."
+)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `actlog man`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  actlog man | man -l -\n  actlog man query | man -l -\n  actlog man --out-dir /usr/local/share/man/man1\n\nExit status: 0 printed, 2 error."
+)]
+pub struct ManArgs {
+    /// The page of this subcommand (e.g. query) instead of the main page
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "out_dir")]
+    pub subcommand: Option<String>,
+
+    /// Write actlog.1 and one page per subcommand (actlog-query.1, …) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `actlog serve`.
@@ -250,7 +280,7 @@ impl FilterArgs {
 /// How results are printed, shared by `query` and `tail`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OutputArgs {
-    /// Output format [default: pretty on a terminal, else json]
+    /// Output format: json (the stored lines), json-pretty, pretty, table, csv [default: pretty on a terminal, else json]
     #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
@@ -258,16 +288,43 @@ pub struct OutputArgs {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 
+    /// Show only these fields, in this order, e.g. timestamp,username,details.reportId (dotted paths reach into details and unknown fields; with -o json, objects of just these fields)
+    #[arg(long, value_name = "LIST", value_parser = crate::output::Columns::parse)]
+    pub fields: Option<crate::output::Columns>,
+
+    /// Pretty and table output show timestamps in this machine's time zone (TZ), with their offset; JSON and CSV stay UTC
+    #[arg(long, conflicts_with = "timezone")]
+    pub local: bool,
+
+    /// Pretty and table output show timestamps in ZONE, an IANA name such as Europe/Berlin, with their offset; JSON and CSV stay UTC
+    #[arg(short = 'Z', long, value_name = "ZONE", value_parser = crate::output::parse_zone)]
+    pub timezone: Option<crate::output::Zone>,
+
+    /// Never page: on a terminal, output otherwise goes through ACTLOG_PAGER, else PAGER, else `less -FRX`
+    #[arg(long)]
+    pub no_pager: bool,
+
     /// CSV cells exactly as stored: no leading ' before cells starting with = + - @ tab CR,
     /// no escaping of control characters and bidi overrides (still escaped on a terminal)
     #[arg(long)]
     pub csv_raw: bool,
 }
 
+impl OutputArgs {
+    /// The zone pretty and table output show timestamps in.
+    pub fn zone(&self) -> crate::output::Zone {
+        match (self.local, self.timezone) {
+            (true, _) => crate::output::Zone::Local,
+            (false, Some(zone)) => zone,
+            (false, None) => crate::output::Zone::Utc,
+        }
+    }
+}
+
 /// `actlog query`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit status: 0 something matched, 1 nothing matched, 2 error.\n\nExamples:\n  actlog query --user alice --since yesterday --until today\n  actlog query --action 'report.*' --where 'details.durationMs>400' -o table\n  actlog query --since 7d --count-by action"
+    after_help = "Exit status: 0 something matched, 1 nothing matched, 2 error.\n\nExamples:\n  actlog query --user alice --since yesterday --until today\n  actlog query --action 'report.*' --where 'details.durationMs>400' -o table\n  actlog query --since 7d --count-by action\n  actlog query -S '2026-11-24 13:00' -U '2026-11-24 14:00' --fields timestamp,username,details.reportId -Z Europe/Berlin\n  actlog query --user alice -o json --fields id,timestamp,action > alice.jsonl"
 )]
 pub struct QueryArgs {
     #[command(flatten)]
@@ -297,6 +354,9 @@ pub struct QueryArgs {
 
 /// `actlog tail`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 something matched, 1 nothing matched, 2 error. With -f it runs until --until has passed (then 0 or 1 as above), the reader of its output goes away (0), or it is interrupted.\n\nExamples:\n  actlog tail -n 50 --user alice\n  actlog tail -f --action 'auth.*' -o table\n  actlog tail -f --poll 2s --where 'details.durationMs>400'    # on a network volume\n  actlog tail -f --until '2026-11-24 18:00' -Z Europe/Berlin"
+)]
 pub struct TailArgs {
     #[command(flatten)]
     #[allow(missing_docs)]

@@ -64,6 +64,8 @@ fn on_terminal(dir: &Path, cols: u32, args: &str) -> Option<String> {
         .args(["-qec", &cmd, "/dev/null"])
         .env_remove("NO_COLOR")
         .env("TERM", "xterm")
+        // A pager would hold the terminal; tests/cli_ux.rs tests paging itself.
+        .env("ACTLOG_PAGER", "cat")
         .output()
         .ok()?;
     out.status

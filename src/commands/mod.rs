@@ -5,6 +5,8 @@
 mod append;
 mod demo;
 mod maintain;
+mod manual;
+mod pager;
 mod query;
 mod reading;
 mod serve;
@@ -26,13 +28,17 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
     };
     match &cli.command {
         Command::Append(args) => append::append(&cli.dir_or(DEFAULT_DIR), args, now),
-        Command::Query(args) => query::query(&cli.dir_or(DEFAULT_DIR), args, now),
-        Command::Tail(args) => tail::tail(&cli.dir_or(DEFAULT_DIR), args, now, cli.now.is_some()),
+        Command::Query(args) => query::query(&cli.dir_or(DEFAULT_DIR), args, now, cli.quiet),
+        Command::Tail(args) => {
+            tail::tail(&cli.dir_or(DEFAULT_DIR), args, now, cli.now.is_some(), cli.quiet)
+        }
         Command::Maintain(args) => maintain::maintain(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Verify(args) => verify::verify(&cli.dir_or(DEFAULT_DIR), args),
         Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args),
         Command::Demo(args) => demo::demo(&cli.dir_or(actlog::demo::DEFAULT_DEMO_DIR), args),
         Command::Serve(args) => serve::serve(&cli.dir_or(DEFAULT_DIR), args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `actlog query`: matching records, their count (`-c`), or counts by a field.
 
-use super::reading::{finish, output_choice, printer, printing, warn_strangers};
+use super::reading::{end_output, finish, output_choice, printer, printing, warn_strangers};
 use super::stdout;
 use actlog::cli::QueryArgs;
 use actlog::filter::Filter;
@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Reads `dir` for the records the flags select and prints them as asked.
-pub fn query(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    warn_strangers(dir);
+pub fn query(dir: &Path, args: &QueryArgs, now: DateTime<Utc>, quiet: bool) -> Result<ExitCode> {
     let filter = Filter::new(&args.filters.spec(), now)?;
+    warn_strangers(dir, filter.days(), quiet);
     let count_by = args.count_by.as_deref().map(CountBy::new).transpose()?;
     let q = Query {
         filter,
@@ -41,12 +41,10 @@ pub fn query(dir: &Path, args: &QueryArgs, now: DateTime<Utc>) -> Result<ExitCod
         .err();
         outcome
     } else {
-        let mut printer = printer(&args.output);
+        let mut printer = printer(&args.output, true, quiet);
         let outcome = query::run(dir, &q, &mut printing(&mut printer, &mut write_error))?;
-        if write_error.is_none() {
-            write_error = printer.finish().err();
-        }
+        write_error = end_output(printer, write_error);
         outcome
     };
-    finish(&outcome, write_error, args.filters.strict)
+    finish(&outcome, write_error, args.filters.strict, quiet)
 }

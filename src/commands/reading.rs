@@ -1,6 +1,7 @@
 //! What `query` and `tail` share: the printer on standard output, warnings about entries
 //! readers skip, the damage summary and the exit status.
 
+use super::pager::Out;
 use super::stdout::{self, Written};
 use actlog::Record;
 use actlog::cli::OutputArgs;
@@ -9,16 +10,35 @@ use actlog::query::Outcome;
 use anyhow::Result;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
+use chrono::NaiveDate;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// A printer on standard output for the chosen format, cut to the terminal's width there.
-pub fn printer(o: &OutputArgs) -> Printer<BufWriter<io::StdoutLock<'static>>> {
+/// Where `query` and `tail` print records.
+pub type RecordPrinter = Printer<BufWriter<Out>>;
+
+/// A printer on standard output for the chosen format, cut to the terminal's width
+/// there, and through a pager when `page` and standard output is a terminal.
+pub fn printer(o: &OutputArgs, page: bool, quiet: bool) -> RecordPrinter {
     let (format, color, tty) = output_choice(o);
-    Printer::new(BufWriter::new(io::stdout().lock()), format, color)
+    let out = Out::open(page && tty && !o.no_pager, quiet);
+    Printer::new(BufWriter::new(out), format, color)
         .on_terminal(tty)
         .max_width(if tty { terminal_columns() } else { None })
         .csv_raw(o.csv_raw)
+        .columns(o.fields.clone().unwrap_or_default())
+        .zone(o.zone())
+}
+
+/// Ends a printer's output: prints what it holds, then waits for the pager, if any, to
+/// be quit; the first write error, to be settled by [`finish`].
+pub fn end_output(mut printer: RecordPrinter, write_error: Option<io::Error>) -> Option<io::Error> {
+    let finished = printer.finish().err();
+    let closed = match printer.into_inner().into_inner() {
+        Ok(out) => out.close().err(),
+        Err(e) => Some(e.into_error()),
+    };
+    write_error.or(finished).or(closed)
 }
 
 /// The terminal's width in columns: from the terminal itself, else `COLUMNS`.
@@ -47,16 +67,25 @@ pub fn output_choice(o: &OutputArgs) -> (Format, bool, bool) {
     )
 }
 
-/// Names a day-named entry readers skip because it is not a regular file (a symlink,
-/// say), so a missing day is never a silent surprise.
-pub fn warn_strangers(dir: &Path) {
+/// Names each day-named entry readers skip because it is not a regular file (a symlink,
+/// say), and each hard-linked day file, when its day is in `days` (the query's range,
+/// inclusive), so a missing day is never a silent surprise; nothing when `quiet`.
+pub fn warn_strangers(dir: &Path, days: (Option<NaiveDate>, Option<NaiveDate>), quiet: bool) {
+    if quiet {
+        return;
+    }
+    let in_range = |name: &str| {
+        actlog::layout::parse_file_name(name).is_none_or(|(day, _)| {
+            days.0.is_none_or(|first| day >= first) && days.1.is_none_or(|last| day <= last)
+        })
+    };
     if let Ok(strangers) = actlog::layout::list_strangers(dir) {
-        for (name, what) in strangers {
+        for (name, what) in strangers.into_iter().filter(|(n, _)| in_range(n)) {
             eprintln!("actlog: warning: skipped {name}: {what}, never followed or read");
         }
     }
     if let Ok(linked) = actlog::layout::list_hard_linked(dir) {
-        for (name, links) in linked {
+        for (name, links) in linked.into_iter().filter(|(n, _)| in_range(n)) {
             eprintln!(
                 "actlog: warning: {name} has {links} hard links (a hard-link backup such as `cp -al`?): read, but writers refuse to append to it and maintenance will not compress it; back up with `cp -a` or rsync without --link-dest"
             );
@@ -80,11 +109,16 @@ pub fn printing<'a, W: Write>(
 
 /// Damage summary on stderr, a write error, and the exit status: 0 something matched,
 /// 1 nothing matched, 2 error (or damage under `--strict`).
-pub fn finish(outcome: &Outcome, write_error: Option<io::Error>, strict: bool) -> Result<ExitCode> {
+pub fn finish(
+    outcome: &Outcome,
+    write_error: Option<io::Error>,
+    strict: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
     if stdout::settle(write_error)? == Written::ReaderGone {
         return Ok(ExitCode::SUCCESS);
     }
-    report_damage(outcome);
+    report_damage(outcome, quiet);
     Ok(if strict && outcome.damaged > 0 {
         ExitCode::from(2)
     } else if outcome.matched > 0 {
@@ -94,10 +128,11 @@ pub fn finish(outcome: &Outcome, write_error: Option<io::Error>, strict: bool) -
     })
 }
 
-/// Lists skipped damage on stderr, briefly.
-pub fn report_damage(outcome: &Outcome) {
+/// Lists skipped damage on stderr, briefly (nothing when `quiet`: the exit status under
+/// `--strict` still tells).
+pub fn report_damage(outcome: &Outcome, quiet: bool) {
     const SHOWN: usize = 20;
-    if outcome.damaged == 0 {
+    if outcome.damaged == 0 || quiet {
         return;
     }
     eprintln!(

@@ -1,7 +1,7 @@
 //! `actlog tail`: the last N matching records, oldest first, and with `-f` every new one
 //! as it is written.
 
-use super::reading::{finish, printer, printing, report_damage, warn_strangers};
+use super::reading::{end_output, finish, printer, printing, report_damage, warn_strangers};
 use super::stdout::{self, Written};
 use actlog::Record;
 use actlog::cli::TailArgs;
@@ -22,9 +22,15 @@ use std::sync::Arc;
 
 /// Prints the last `-n` records; with `-f`, then follows until `--until`, a closed pipe
 /// or a signal.
-pub fn tail(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) -> Result<ExitCode> {
-    warn_strangers(dir);
+pub fn tail(
+    dir: &Path,
+    args: &TailArgs,
+    now: DateTime<Utc>,
+    fixed_now: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
     let filter = Filter::new(&args.filters.spec(), now)?;
+    warn_strangers(dir, filter.days(), quiet);
     let poll = args
         .poll
         .as_deref()
@@ -46,7 +52,8 @@ pub fn tail(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) ->
         strict,
     };
     let (outcome, last) = read_past(dir, &q, snapshot)?;
-    let mut printer = printer(&args.output);
+    // Following never pages (as `journalctl -f`): a pager would hold new records back.
+    let mut printer = printer(&args.output, !args.follow, quiet);
     let mut write_error = None;
     for (line, r) in last.iter().rev() {
         if let Err(e) = printer.record(line, r) {
@@ -54,16 +61,17 @@ pub fn tail(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) ->
             break;
         }
     }
+    let Some(follower) = follower else {
+        let write_error = end_output(printer, write_error);
+        return finish(&outcome, write_error, strict, quiet);
+    };
     if write_error.is_none() {
         write_error = printer.finish().err();
     }
-    let Some(follower) = follower else {
-        return finish(&outcome, write_error, strict);
-    };
     if write_error.is_some() {
-        return finish(&outcome, write_error, strict);
+        return finish(&outcome, write_error, strict, quiet);
     }
-    report_damage(&outcome);
+    report_damage(&outcome, quiet);
     if strict && outcome.damaged > 0 {
         return Ok(ExitCode::from(2));
     }
@@ -85,6 +93,7 @@ pub fn tail(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) ->
         clock,
         poll,
         matched: outcome.matched,
+        quiet,
     };
     following.run(follower, &mut printer)
 }
@@ -118,6 +127,8 @@ struct Following<'a> {
     poll: Option<std::time::Duration>,
     /// Records printed so far, for the exit status at `--until`.
     matched: u64,
+    /// `-q`: no damage summaries.
+    quiet: bool,
 }
 
 impl Following<'_> {
@@ -141,7 +152,7 @@ impl Following<'_> {
             if write_error.is_none() {
                 write_error = printer.finish().err();
             }
-            report_damage(&seen);
+            report_damage(&seen, self.quiet);
             if stdout::settle(write_error)? == Written::ReaderGone {
                 return Ok(ExitCode::SUCCESS);
             }
