@@ -69,9 +69,12 @@ pub fn man(args: &ManArgs) -> Result<ExitCode> {
 /// (clap's own `help` subcommand has none).
 fn pages(cmd: &clap::Command) -> Vec<clap::Command> {
     let main = cmd.clone().display_name("actlog");
-    let subs = cmd.get_subcommands().filter(|s| s.get_name() != "help").map(|sub| {
-        let full = format!("actlog-{}", sub.get_name());
-        sub.clone().display_name(full.clone()).bin_name(full)
-    });
+    let subs = cmd
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .map(|sub| {
+            let full = format!("actlog-{}", sub.get_name());
+            sub.clone().display_name(full.clone()).bin_name(full)
+        });
     std::iter::once(main).chain(subs).collect()
 }

@@ -29,9 +29,13 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Append(args) => append::append(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Query(args) => query::query(&cli.dir_or(DEFAULT_DIR), args, now, cli.quiet),
-        Command::Tail(args) => {
-            tail::tail(&cli.dir_or(DEFAULT_DIR), args, now, cli.now.is_some(), cli.quiet)
-        }
+        Command::Tail(args) => tail::tail(
+            &cli.dir_or(DEFAULT_DIR),
+            args,
+            now,
+            cli.now.is_some(),
+            cli.quiet,
+        ),
         Command::Maintain(args) => maintain::maintain(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Verify(args) => verify::verify(&cli.dir_or(DEFAULT_DIR), args),
         Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args),

@@ -8,9 +8,9 @@ use actlog::cli::OutputArgs;
 use actlog::output::{Format, Printer};
 use actlog::query::Outcome;
 use anyhow::Result;
+use chrono::NaiveDate;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
-use chrono::NaiveDate;
 use std::path::Path;
 use std::process::ExitCode;
 

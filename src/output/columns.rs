@@ -30,7 +30,10 @@ impl Zone {
     pub fn show(self, ts: DateTime<Utc>) -> String {
         match self {
             Zone::Utc => format_timestamp(ts),
-            Zone::Local => ts.with_timezone(&chrono::Local).format(WITH_OFFSET).to_string(),
+            Zone::Local => ts
+                .with_timezone(&chrono::Local)
+                .format(WITH_OFFSET)
+                .to_string(),
             Zone::Named(tz) => ts.with_timezone(&tz).format(WITH_OFFSET).to_string(),
         }
     }
@@ -55,9 +58,10 @@ pub fn parse_zone(text: &str) -> Result<Zone, String> {
     if text.eq_ignore_ascii_case("utc") || text == "Z" {
         return Ok(Zone::Utc);
     }
-    text.parse::<chrono_tz::Tz>()
-        .map(Zone::Named)
-        .map_err(|_| "unknown time zone: give an IANA name such as Europe/Berlin, America/New_York or UTC".to_owned())
+    text.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+        "unknown time zone: give an IANA name such as Europe/Berlin, America/New_York or UTC"
+            .to_owned()
+    })
 }
 
 /// One column of pretty, table and CSV output.
@@ -128,7 +132,10 @@ impl Columns {
         for field in list.split(',') {
             let field = field.trim();
             if field.is_empty() {
-                return Err("an empty field name (write e.g. --fields timestamp,username,details.reportId)".into());
+                return Err(
+                    "an empty field name (write e.g. --fields timestamp,username,details.reportId)"
+                        .into(),
+                );
             }
             let path: Vec<String> = field.split('.').map(str::to_owned).collect();
             if path.iter().any(String::is_empty) {

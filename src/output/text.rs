@@ -102,4 +102,3 @@ pub fn cut_parts<'a>(
     }
     out
 }
-
