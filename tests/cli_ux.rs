@@ -569,6 +569,26 @@ fn timezones_show_pretty_and_table_times_with_their_offset_as_date_does_and_leav
         );
         assert_eq!(csv.lines().skip(1).collect::<Vec<_>>(), sorted);
     }
+    // TIME arguments stay UTC whatever zone the output is shown in.
+    let window = [
+        "query",
+        "-o",
+        "json",
+        "-S",
+        "2026-03-29 01:00",
+        "-U",
+        "2026-03-29 02:00",
+    ];
+    let in_utc = ok(t.path(), &window);
+    let mut zoned = window.to_vec();
+    zoned.extend(["-Z", "Asia/Kathmandu"]);
+    assert_eq!(ok(t.path(), &zoned), in_utc);
+    assert!(
+        in_utc
+            .lines()
+            .all(|l| l.contains("\"timestamp\":\"2026-03-29T01:")),
+        "{in_utc}"
+    );
     // UTC stays marked by its Z.
     let utc = ok(
         t.path(),
