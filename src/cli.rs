@@ -207,7 +207,7 @@ pub struct FilterArgs {
     #[arg(short = 'U', long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
-    /// Exact, case-sensitive user name (repeat for any of several)
+    /// Exact user name, case-sensitive unless -i (repeat for any of several)
     #[arg(long = "user", value_name = "NAME")]
     pub users: Vec<String>,
 
@@ -223,9 +223,21 @@ pub struct FilterArgs {
     #[arg(long = "where", value_name = "COND")]
     pub wheres: Vec<String>,
 
-    /// Regular expression searched in the stored line (repeat: all must match)
+    /// Regular expression searched in the stored line (repeat: all must match; with -v, none may)
     #[arg(short = 'g', long = "grep", value_name = "REGEX")]
     pub greps: Vec<String>,
+
+    /// -g, --user and --action ignore case (Unicode simple case folding: é=É, ж=Ж, σ=Σ=ς)
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+
+    /// Records whose stored line matches none of the -g patterns (other filters still apply)
+    #[arg(short = 'v', long)]
+    pub invert_grep: bool,
+
+    /// -g patterns are literal text, not regular expressions (. ( [ \ and the rest match themselves)
+    #[arg(short = 'F', long)]
+    pub fixed_strings: bool,
 
     /// Any damaged line or file is an error (exit 2); every line is fully validated
     #[arg(long)]
@@ -243,6 +255,9 @@ impl FilterArgs {
             ips: self.ips.clone(),
             wheres: self.wheres.clone(),
             greps: self.greps.clone(),
+            ignore_case: self.ignore_case,
+            invert_grep: self.invert_grep,
+            fixed_strings: self.fixed_strings,
         }
     }
 }

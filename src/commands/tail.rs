@@ -1,12 +1,11 @@
 //! `actlog tail`: the last N matching records, oldest first, and with `-f` every new one
 //! as it is written.
 
-use super::reading::{finish, printer, printing, report_damage, warn_strangers};
+use super::reading::{self, finish, printer, printing, report_damage, warn_strangers};
 use super::stdout::{self, Written};
 use actlog::Record;
 use actlog::cli::TailArgs;
 use actlog::clock::{Clock, FixedClock, SystemClock};
-use actlog::filter::Filter;
 use actlog::follow::{Follower, Waiter};
 use actlog::output::Printer;
 use actlog::query::{self, Outcome, Query};
@@ -24,7 +23,7 @@ use std::sync::Arc;
 /// or a signal.
 pub fn tail(dir: &Path, args: &TailArgs, now: DateTime<Utc>, fixed_now: bool) -> Result<ExitCode> {
     warn_strangers(dir);
-    let filter = Filter::new(&args.filters.spec(), now)?;
+    let filter = reading::filter(&args.filters, now)?;
     let poll = args
         .poll
         .as_deref()
