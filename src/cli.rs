@@ -87,7 +87,7 @@ pub enum Command {
 /// `actlog serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Stops on SIGTERM or SIGINT: stops accepting, answers the requests in flight, ends streams, flushes, exits 0.\nExample:\n  actlog --dir /var/log/activity serve --token-file /run/secrets/actlog-token --durability fsync"
+    after_help = "Stops on SIGTERM or SIGINT: stops accepting, answers the requests in flight, ends streams, flushes, exits 0.\nWarns (unless -q) when the token file is readable by group or others or the token is shorter than 32 bytes.\n\nExit status: 0 after a clean shutdown, 2 error (bad flag, unreadable token file, address in use).\n\nExamples:\n  actlog --dir /var/log/activity serve --token-file /run/secrets/actlog-token --durability fsync\n  ACTLOG_LISTEN=127.0.0.1:9000 actlog serve\n  curl -s 'localhost:8417/v1/activity?user=alice&limit=20'"
 )]
 pub struct ServeArgs {
     /// Address and port to listen on (keep it on loopback: the API is for the pod's own app)
@@ -339,7 +339,7 @@ pub struct TailArgs {
 /// `actlog append`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  actlog append --user alice --action report.view --details '{\"reportId\":\"r-8812\"}'\n  producer | actlog append - --batch 500 --durability fsync"
+    after_help = "Exit status: 0 every record written, 2 error (one line naming the flag, or the input line and field; for `append -` also how many records were written and the line to rerun from).\n\nExamples:\n  actlog append --user alice --action report.view --details '{\"reportId\":\"r-8812\"}'\n  actlog append --user bob --action auth.login --ip 203.0.113.7 --at '2026-11-24 13:45'\n  producer | actlog append - --batch 500 --durability fsync"
 )]
 pub struct AppendArgs {
     /// Read JSON Lines (one record per line) from standard input
@@ -392,6 +392,9 @@ pub struct AppendArgs {
 
 /// `actlog demo`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Refuses a directory that holds records it did not write (every demo record has \"demo\": true in its details), so ACTLOG_DIR=/prod actlog demo cannot mix fake records into a real store; --force overrides. A --days dataset carries no such mark: a directory holding one needs --force.\n\nExit status: 0 every line checked out, 2 error or a bad line.\n\nExamples:\n  actlog demo                                  # into ./demo-logs\n  actlog --dir /tmp/d demo --processes 8 --records 10000\n  actlog --dir /tmp/bench demo --days 30 --per-day 200000"
+)]
 pub struct DemoArgs {
     /// Writer processes to run at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -418,4 +421,8 @@ pub struct DemoArgs {
         requires = "days"
     )]
     pub start: chrono::NaiveDate,
+
+    /// Write even into a directory holding records the demo did not write (never needed for a new or demo-only directory)
+    #[arg(long)]
+    pub force: bool,
 }
