@@ -78,6 +78,9 @@ pub fn query_text(data: &[u8]) {
         ips: part(4).into_iter().filter(|s| !s.is_empty()).collect(),
         wheres: part(5).into_iter().filter(|s| !s.is_empty()).collect(),
         greps: part(6).into_iter().filter(|s| !s.is_empty()).collect(),
+        ignore_case: part(8).is_some_and(|s| s.contains('i')),
+        invert_grep: part(8).is_some_and(|s| s.contains('v')),
+        fixed_strings: part(8).is_some_and(|s| s.contains('F')),
     };
     let Ok(filter) = Filter::new(&spec, now()) else {
         return;
@@ -85,6 +88,7 @@ pub fn query_text(data: &[u8]) {
     // `-g` is checked on the line only; without it, the line check is a pure prefilter.
     let no_grep = FilterSpec {
         greps: Vec::new(),
+        invert_grep: false,
         ..spec
     };
     let Ok(prefilter) = Filter::new(&no_grep, now()) else {

@@ -117,7 +117,7 @@ pub struct ManArgs {
 /// `actlog serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Stops on SIGTERM or SIGINT: stops accepting, answers the requests in flight, ends streams, flushes, exits 0.\nExample:\n  actlog --dir /var/log/activity serve --token-file /run/secrets/actlog-token --durability fsync"
+    after_help = "Stops on SIGTERM or SIGINT: stops accepting, answers the requests in flight, ends streams, flushes, exits 0.\nWarns (unless -q) when the token file is readable by group or others or the token is shorter than 32 bytes.\n\nExit status: 0 after a clean shutdown, 2 error (bad flag, unreadable token file, address in use).\n\nExamples:\n  actlog --dir /var/log/activity serve --token-file /run/secrets/actlog-token --durability fsync\n  ACTLOG_LISTEN=127.0.0.1:9000 actlog serve\n  curl -s 'localhost:8417/v1/activity?user=alice&limit=20'"
 )]
 pub struct ServeArgs {
     /// Address and port to listen on (keep it on loopback: the API is for the pod's own app)
@@ -237,7 +237,7 @@ pub struct FilterArgs {
     #[arg(short = 'U', long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
-    /// Exact, case-sensitive user name (repeat for any of several)
+    /// Exact user name, case-sensitive unless -i (repeat for any of several)
     #[arg(long = "user", value_name = "NAME")]
     pub users: Vec<String>,
 
@@ -253,9 +253,21 @@ pub struct FilterArgs {
     #[arg(long = "where", value_name = "COND")]
     pub wheres: Vec<String>,
 
-    /// Regular expression searched in the stored line (repeat: all must match)
+    /// Regular expression searched in the stored line (repeat: all must match; with -v, none may)
     #[arg(short = 'g', long = "grep", value_name = "REGEX")]
     pub greps: Vec<String>,
+
+    /// -g, --user and --action ignore case (Unicode simple case folding: é=É, ж=Ж, σ=Σ=ς)
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+
+    /// Records whose stored line matches none of the -g patterns (other filters still apply)
+    #[arg(short = 'v', long)]
+    pub invert_grep: bool,
+
+    /// -g patterns are literal text, not regular expressions (. ( [ \ and the rest match themselves)
+    #[arg(short = 'F', long)]
+    pub fixed_strings: bool,
 
     /// Any damaged line or file is an error (exit 2); every line is fully validated
     #[arg(long)]
@@ -273,6 +285,9 @@ impl FilterArgs {
             ips: self.ips.clone(),
             wheres: self.wheres.clone(),
             greps: self.greps.clone(),
+            ignore_case: self.ignore_case,
+            invert_grep: self.invert_grep,
+            fixed_strings: self.fixed_strings,
         }
     }
 }
@@ -384,7 +399,7 @@ pub struct TailArgs {
 /// `actlog append`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  actlog append --user alice --action report.view --details '{\"reportId\":\"r-8812\"}'\n  producer | actlog append - --batch 500 --durability fsync"
+    after_help = "Exit status: 0 every record written, 2 error (one line naming the flag, or the input line and field; for `append -` also how many records were written and the line to rerun from).\n\nExamples:\n  actlog append --user alice --action report.view --details '{\"reportId\":\"r-8812\"}'\n  actlog append --user bob --action auth.login --ip 203.0.113.7 --at '2026-11-24 13:45'\n  producer | actlog append - --batch 500 --durability fsync"
 )]
 pub struct AppendArgs {
     /// Read JSON Lines (one record per line) from standard input
@@ -437,6 +452,9 @@ pub struct AppendArgs {
 
 /// `actlog demo`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Refuses a directory that holds records it did not write (every demo record has \"demo\": true in its details), so ACTLOG_DIR=/prod actlog demo cannot mix fake records into a real store; --force overrides. A --days dataset carries no such mark: a directory holding one needs --force.\n\nExit status: 0 every line checked out, 2 error or a bad line.\n\nExamples:\n  actlog demo                                  # into ./demo-logs\n  actlog --dir /tmp/d demo --processes 8 --records 10000\n  actlog --dir /tmp/bench demo --days 30 --per-day 200000"
+)]
 pub struct DemoArgs {
     /// Writer processes to run at once
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -463,4 +481,8 @@ pub struct DemoArgs {
         requires = "days"
     )]
     pub start: chrono::NaiveDate,
+
+    /// Write even into a directory holding records the demo did not write (never needed for a new or demo-only directory)
+    #[arg(long)]
+    pub force: bool,
 }

@@ -49,6 +49,28 @@ pub struct DemoReport {
     pub sample: Vec<String>,
 }
 
+/// Whether `dir` holds a record the demo did not write: every record the demo writes has
+/// `"demo": true` in its details; a damaged line counts as foreign too. A missing
+/// directory or one without day files holds none. `--days` datasets carry no such mark.
+pub fn holds_foreign_records(dir: &Path) -> Result<bool> {
+    if !dir.is_dir() || list_days(dir)?.is_empty() {
+        return Ok(false);
+    }
+    let spec = crate::filter::FilterSpec {
+        wheres: vec!["details.demo != true".into()],
+        ..Default::default()
+    };
+    let filter = crate::filter::Filter::new(&spec, chrono::Utc::now())
+        .map_err(|e| crate::error::ValidationError::new("demo", e.to_string()))?;
+    let query = crate::query::Query {
+        filter,
+        limit: Some(1),
+        ..Default::default()
+    };
+    let outcome = crate::query::count(dir, &query)?;
+    Ok(outcome.matched > 0 || outcome.damaged > 0)
+}
+
 /// Runs `processes` copies of `exe append - --batch 1` on `dir` at once, each appending
 /// `records` records, then reads every day file back.
 pub fn run(exe: &Path, dir: &Path, processes: u32, records: u32) -> Result<DemoReport> {

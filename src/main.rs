@@ -7,7 +7,18 @@ use actlog::cli::Cli;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// Variables clap reads for flags; set but empty means unset (`ACTLOG_DIR= actlog query`
+/// reads ./logs), as shells and container specs often leave them.
+const FLAG_VARIABLES: [&str; 3] = ["ACTLOG_DIR", "ACTLOG_NOW", "ACTLOG_LISTEN"];
+
 fn main() -> ExitCode {
+    for name in FLAG_VARIABLES {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: first thing in main, before any thread exists that could read the
+            // environment. Removed (not just ignored) so `demo`'s writer processes agree.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),

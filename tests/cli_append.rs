@@ -49,7 +49,7 @@ fn a_bad_line_stops_the_run_names_line_and_field_and_a_rerun_from_it_repeats_not
         err.contains("line 1500") && err.contains("ip_address") && err.contains("999.1.1.1"),
         "{err}"
     );
-    assert!(err.contains("1499 record(s) written"), "{err}");
+    assert!(err.contains("1499 records written"), "{err}");
     assert_eq!(actions(dir.path()).len(), 1499);
     // Fix the line and rerun from it: every record exactly once, in order.
     lines[1499] = r#"{"username":"u","action":"n.1499","timestamp":"2026-11-24T10:00:00Z"}"#.into();
@@ -74,7 +74,7 @@ fn stdin_mode_skips_blank_lines_accepts_crlf_and_counts_lines_physically() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        err.contains("line 5") && err.contains("`action`") && err.contains("2 record(s) written"),
+        err.contains("line 5") && err.contains("`action`") && err.contains("2 records written"),
         "{err}"
     );
     assert_eq!(actions(dir.path()), ["x", "y"]);
@@ -247,7 +247,12 @@ fn stops_exactly_at(input: &[String], bad_line: usize, extra: &[&str], needle: &
     );
     assert!(
         err.contains(&format!(
-            "{before} record(s) written, from the input lines before line {bad_line}; rerun from line {bad_line}"
+            "{} written, from the input lines before line {bad_line}; rerun from line {bad_line}",
+            if before == 1 {
+                "1 record".to_owned()
+            } else {
+                format!("{before} records")
+            }
         )),
         "{extra:?}: {err}"
     );
@@ -327,7 +332,7 @@ fn every_way_a_run_stops_writes_exactly_the_lines_before_it() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3:") && err.contains("UTF-8"), "{err}");
-    assert!(err.contains("2 record(s) written"), "{err}");
+    assert!(err.contains("2 records written"), "{err}");
     assert_eq!(actions(dir.path()), ["n.0", "n.1"]);
 }
 
@@ -348,7 +353,7 @@ fn a_batch_over_two_days_whose_second_day_fails_reports_the_first_unwritten_line
         assert_eq!(out.status.code(), Some(2), "{mode}: {err}");
         assert!(
             err.contains(
-                "3 record(s) written, from the input lines before line 4; rerun from line 4"
+                "3 records written, from the input lines before line 4; rerun from line 4"
             ),
             "{mode}: {err}"
         );
@@ -752,7 +757,7 @@ fn a_key_given_twice_is_refused_not_silently_dropped() {
         err.contains("line 2") && err.contains("`username`") && err.contains("twice"),
         "{err}"
     );
-    assert!(err.contains("1 record(s) written"), "{err}");
+    assert!(err.contains("1 record written"), "{err}");
     for details in [r#"{"n":1,"n":2}"#, r#"{"x":{"a":[{"é":1,"é":2}]}}"#] {
         let out = actlog()
             .arg("--dir")

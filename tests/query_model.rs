@@ -145,6 +145,7 @@ fn filter_spec(s: &Spec) -> FilterSpec {
             .map(|k| format!(r#""n":{k}[,}}]"#))
             .into_iter()
             .collect(),
+        ..FilterSpec::default()
     }
 }
 

@@ -44,18 +44,23 @@ fn from_stdin(writer: Writer, args: &AppendArgs) -> Result<ExitCode> {
     let closed = writer.close();
     match (result, closed) {
         (Ok(n), Ok(())) => {
-            let records = if n == 1 { "record" } else { "records" };
-            eprintln!("actlog: appended {n} {records}");
+            eprintln!(
+                "actlog: appended {}",
+                super::count_of(n as u64, "record", "records")
+            );
             Ok(ExitCode::SUCCESS)
         }
-        (Ok(n), Err(e)) => {
-            Err(anyhow!(e).context(format!("{n} records accepted, but some were not written")))
-        }
+        (Ok(n), Err(e)) => Err(anyhow!(e).context(format!(
+            "{} accepted, but some were not written",
+            super::count_of(n as u64, "record", "records")
+        ))),
         (Err(stop), _) => {
             eprintln!("actlog: standard input {stop}");
             eprintln!(
-                "actlog: {} record(s) written, from the input lines before line {}; rerun from line {}",
-                stop.written, stop.line, stop.line
+                "actlog: {} written, from the input lines before line {}; rerun from line {}",
+                super::count_of(stop.written as u64, "record", "records"),
+                stop.line,
+                stop.line
             );
             Ok(ExitCode::from(2))
         }

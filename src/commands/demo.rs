@@ -10,12 +10,21 @@ use std::process::ExitCode;
 
 /// Runs the demo in `dir`; exit 0 only when every line checked out.
 pub fn demo(dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
+    // Before anything is created: `ACTLOG_DIR=/prod actlog demo` must not mix fake
+    // records into a real store.
+    if !args.force && actlog::demo::holds_foreign_records(dir)? {
+        anyhow::bail!(
+            "demo: {} already holds records the demo did not write; refusing to mix demo records into them (--force overrides)",
+            dir.display()
+        );
+    }
     if let Some(days) = args.days {
         let started = std::time::Instant::now();
         let bytes = actlog::dataset::generate(dir, args.start, days, args.per_day)?;
         let msg = format!(
-            "wrote {days} gzipped days of {} records ({:.2} GB of JSON) to {} in {:.1} s\n",
-            args.per_day,
+            "wrote {} of {} ({:.2} GB of JSON) to {} in {:.1} s\n",
+            super::count_of(u64::from(days), "gzipped day", "gzipped days"),
+            super::count_of(u64::from(args.per_day), "record", "records"),
             bytes as f64 / 1e9,
             dir.display(),
             started.elapsed().as_secs_f64()
@@ -37,16 +46,19 @@ pub fn demo(dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
 fn describe(report: &DemoReport) -> String {
     let secs = report.elapsed.as_secs_f64();
     let mut out = format!(
-        "{} processes appended {} records to {} in {:.2} s ({:.0} records/s, one locked write per record)\n",
-        report.processes,
-        report.appended,
+        "{} appended {} to {} in {:.2} s ({:.0} records/s, one locked write per record)\n",
+        super::count_of(u64::from(report.processes), "process", "processes"),
+        super::count_of(report.appended, "record", "records"),
         report.dir.display(),
         secs,
         report.appended as f64 / secs.max(1e-9),
     );
     out += &format!(
-        "checked every line: {} valid records, {} bad lines, ids unique: {}, each process's order kept: {}\n",
-        report.valid_lines, report.bad_lines, report.ids_unique, report.order_kept
+        "checked every line: {}, {}, ids unique: {}, each process's order kept: {}\n",
+        super::count_of(report.valid_lines, "valid record", "valid records"),
+        super::count_of(report.bad_lines, "bad line", "bad lines"),
+        report.ids_unique,
+        report.order_kept
     );
     out += "records per action:\n";
     for (action, n) in &report.by_action {

@@ -40,9 +40,18 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::verify(&cli.dir_or(DEFAULT_DIR), args),
         Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args),
         Command::Demo(args) => demo::demo(&cli.dir_or(actlog::demo::DEFAULT_DEMO_DIR), args),
-        Command::Serve(args) => serve::serve(&cli.dir_or(DEFAULT_DIR), args),
+        Command::Serve(args) => serve::serve(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
+    }
+}
+
+/// `n` and the noun, singular for exactly one: "1 record", "2 records", "0 records".
+fn count_of(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }
 

@@ -1,9 +1,8 @@
 //! `actlog query`: matching records, their count (`-c`), or counts by a field.
 
-use super::reading::{end_output, finish, output_choice, printer, printing, warn_strangers};
+use super::reading::{self, end_output, finish, output_choice, printer, printing, warn_strangers};
 use super::stdout;
 use actlog::cli::QueryArgs;
-use actlog::filter::Filter;
 use actlog::output::print_counts;
 use actlog::query::{self, CountBy, Query};
 use anyhow::Result;
@@ -14,7 +13,7 @@ use std::process::ExitCode;
 
 /// Reads `dir` for the records the flags select and prints them as asked.
 pub fn query(dir: &Path, args: &QueryArgs, now: DateTime<Utc>, quiet: bool) -> Result<ExitCode> {
-    let filter = Filter::new(&args.filters.spec(), now)?;
+    let filter = reading::filter(&args.filters, now)?;
     warn_strangers(dir, filter.days(), quiet);
     let count_by = args.count_by.as_deref().map(CountBy::new).transpose()?;
     let q = Query {

@@ -4,11 +4,12 @@
 use super::pager::Out;
 use super::stdout::{self, Written};
 use actlog::Record;
-use actlog::cli::OutputArgs;
+use actlog::cli::{FilterArgs, OutputArgs};
+use actlog::filter::Filter;
 use actlog::output::{Format, Printer};
 use actlog::query::Outcome;
 use anyhow::Result;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -65,6 +66,17 @@ pub fn output_choice(o: &OutputArgs) -> (Format, bool, bool) {
         o.color.enabled(tty, no_color.as_deref(), term.as_deref()),
         tty,
     )
+}
+
+/// The filter of `query` and `tail`; `-v` without `-g` is refused here, in the flags'
+/// own words (the library's refusal names only the field).
+pub fn filter(args: &FilterArgs, now: DateTime<Utc>) -> Result<Filter> {
+    if args.invert_grep && args.greps.is_empty() {
+        anyhow::bail!(
+            "-v/--invert-grep needs at least one -g/--grep PATTERN: it keeps the records whose line matches none of them"
+        );
+    }
+    Ok(Filter::new(&args.spec(), now)?)
 }
 
 /// Names each day-named entry readers skip because it is not a regular file (a symlink,

@@ -1,12 +1,11 @@
 //! `actlog tail`: the last N matching records, oldest first, and with `-f` every new one
 //! as it is written.
 
-use super::reading::{end_output, finish, printer, printing, report_damage, warn_strangers};
+use super::reading::{self, end_output, finish, printer, printing, report_damage, warn_strangers};
 use super::stdout::{self, Written};
 use actlog::Record;
 use actlog::cli::TailArgs;
 use actlog::clock::{Clock, FixedClock, SystemClock};
-use actlog::filter::Filter;
 use actlog::follow::{Follower, Waiter};
 use actlog::output::Printer;
 use actlog::query::{self, Outcome, Query};
@@ -29,7 +28,7 @@ pub fn tail(
     fixed_now: bool,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let filter = Filter::new(&args.filters.spec(), now)?;
+    let filter = reading::filter(&args.filters, now)?;
     warn_strangers(dir, filter.days(), quiet);
     let poll = args
         .poll

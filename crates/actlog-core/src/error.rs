@@ -72,7 +72,7 @@ pub enum Error {
     },
 
     /// The day file has more than one hard link, so writing would change a file elsewhere.
-    #[error("{}: has {links} hard links; refusing to write to a file that is linked elsewhere", path.display())]
+    #[error("{}: has {links} hard links; refusing to write to a file that is linked elsewhere (a hard-link backup such as `cp -al` or some rsnapshot setups does this; back up with `cp -a`, or `rsync -a` without `--link-dest`)", path.display())]
     HardLinked {
         /// The day file's path.
         path: PathBuf,

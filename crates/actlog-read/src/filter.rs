@@ -27,8 +27,15 @@ pub struct FilterSpec {
     pub ips: Vec<String>,
     /// `--where 'FIELD OP VALUE'`, all of them.
     pub wheres: Vec<String>,
-    /// `-g REGEX` on the stored line, all of them.
+    /// `-g REGEX` on the stored line, all of them (none of them with `invert_grep`).
     pub greps: Vec<String>,
+    /// `-i`: `-g`, `--user` and `--action` ignore case by Unicode simple case folding
+    /// (the regex crate's `(?i)`), so `é` matches `É` and `σ` matches `Σ` and `ς`.
+    pub ignore_case: bool,
+    /// `-v`: a line must match none of the `-g` patterns (needs at least one).
+    pub invert_grep: bool,
+    /// `-F`: each `-g` pattern is literal text, not a regex.
+    pub fixed_strings: bool,
 }
 
 /// A filter flag that cannot be understood; never silently matches nothing.
@@ -57,11 +64,16 @@ pub struct Filter {
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     users: Vec<String>,
+    /// With `-i`: the `--user` names as one anchored case-insensitive regex, so names
+    /// compare by the same case folding as `-g` and `--action`.
+    users_folded: Option<Regex>,
     /// The `--action` globs translated to one anchored Unicode regex.
     actions: Option<Regex>,
     ips: Vec<IpNet>,
     wheres: Vec<Where>,
     greps: Vec<regex::bytes::Regex>,
+    /// `-v`: the line must match none of `greps`.
+    invert_grep: bool,
     /// Byte strings one of which a line must contain to match `--user` (or else hold a
     /// backslash, since JSON may escape any character). Empty: no such check.
     user_needles: Vec<memmem::Finder<'static>>,
@@ -131,7 +143,8 @@ impl Filter {
                 .iter()
                 .map(|a| glob_regex(a).map_err(|p| bad("--action", a, p)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let joined = format!(r"\A(?s:{})\z", parts.join("|"));
+            let fold = if spec.ignore_case { "(?i)" } else { "" };
+            let joined = format!(r"{fold}\A(?s:{})\z", parts.join("|"));
             Some(Regex::new(&joined).map_err(|e| {
                 bad(
                     "--action",
@@ -158,23 +171,58 @@ impl Filter {
             .iter()
             .map(|w| parse_where(w))
             .collect::<Result<Vec<_>, _>>()?;
+        if spec.invert_grep && spec.greps.is_empty() {
+            return Err(bad(
+                "--invert-grep",
+                "",
+                "needs at least one -g/--grep PATTERN (it keeps the records whose line matches none of them)",
+            ));
+        }
         let greps = spec
             .greps
             .iter()
             .map(|g| {
-                regex::bytes::Regex::new(g).map_err(|e| bad("--grep", g, one_line(&e.to_string())))
+                let pattern = if spec.fixed_strings {
+                    regex::escape(g)
+                } else {
+                    g.clone()
+                };
+                regex::bytes::RegexBuilder::new(&pattern)
+                    .case_insensitive(spec.ignore_case)
+                    .build()
+                    .map_err(|e| bad("--grep", g, one_line(&e.to_string())))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let user_needles = needles(spec.users.iter().map(String::as_str));
-        let action_needles = needles(spec.actions.iter().map(|a| literal_prefix(a)));
+        let users_folded = if spec.ignore_case && !spec.users.is_empty() {
+            let names: Vec<String> = spec.users.iter().map(|u| regex::escape(u)).collect();
+            let joined = format!(r"(?i)\A(?:{})\z", names.join("|"));
+            Some(
+                Regex::new(&joined)
+                    .map_err(|e| bad("--user", &spec.users.join(" "), one_line(&e.to_string())))?,
+            )
+        } else {
+            None
+        };
+        // A byte search for the exact spelling would drop lines whose case differs (and
+        // folding is not byte-wise: `K` folds with the Kelvin sign), so -i goes without.
+        let (user_needles, action_needles) = if spec.ignore_case {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                needles(spec.users.iter().map(String::as_str)),
+                needles(spec.actions.iter().map(|a| literal_prefix(a))),
+            )
+        };
         Ok(Filter {
             since,
             until,
             users: spec.users.clone(),
+            users_folded,
             actions,
             ips,
             wheres,
             greps,
+            invert_grep: spec.invert_grep,
             user_needles,
             action_needles,
         })
@@ -220,10 +268,15 @@ impl Filter {
             && self.greps.is_empty()
     }
 
-    /// Checks on the stored line's bytes, before parsing: `-g` exactly, and byte searches
-    /// that can only reject lines that cannot match.
+    /// Checks on the stored line's bytes, before parsing: `-g` exactly (all must match,
+    /// or with `-v` none), and byte searches that can only reject lines that cannot match.
     pub fn line_may_match(&self, line: &[u8]) -> bool {
-        if !self.greps.iter().all(|g| g.is_match(line)) {
+        let grep_ok = if self.invert_grep {
+            !self.greps.iter().any(|g| g.is_match(line))
+        } else {
+            self.greps.iter().all(|g| g.is_match(line))
+        };
+        if !grep_ok {
             return false;
         }
         let escaped = || memchr::memchr(b'\\', line).is_some();
@@ -258,7 +311,11 @@ impl Filter {
         ts: DateTime<Utc>,
         ip: Option<IpAddr>,
     ) -> bool {
-        if !self.users.is_empty() && !self.users.iter().any(|u| u == username) {
+        if let Some(folded) = &self.users_folded {
+            if !folded.is_match(username) {
+                return false;
+            }
+        } else if !self.users.is_empty() && !self.users.iter().any(|u| u == username) {
             return false;
         }
         if let Some(actions) = &self.actions
