@@ -372,6 +372,25 @@ fn counts_are_singular_for_one() {
         out.contains("checked every line: 1 valid record, 0 bad lines,"),
         "{out}"
     );
+    // The damage summary of query and tail.
+    let dmg = d.join("damaged");
+    std::fs::create_dir(&dmg).expect("mkdir");
+    let day = dmg.join("activity-2026-11-24.json");
+    let rec = "{\"id\":\"01937c3e-5b7a-7d4e-9b1c-2f4a8e6d0c11\",\"timestamp\":\"2026-11-24T13:45:12.123Z\",\"username\":\"ü\",\"action\":\"a\"}\n";
+    std::fs::write(&day, format!("{rec}not json\n")).expect("write");
+    for sub in ["query", "tail"] {
+        let err = stderr(&run(&dmg, &[sub]));
+        assert!(
+            err.starts_with("actlog: skipped 1 damaged line or file:\n"),
+            "{err}"
+        );
+    }
+    std::fs::write(&day, format!("{rec}not json\nnor this\n")).expect("write");
+    let err = stderr(&run(&dmg, &["query"]));
+    assert!(
+        err.starts_with("actlog: skipped 2 damaged lines or files:\n"),
+        "{err}"
+    );
     let o = run(
         &d.join("set"),
         &[

@@ -147,10 +147,12 @@ pub fn report_damage(outcome: &Outcome, quiet: bool) {
     if outcome.damaged == 0 || quiet {
         return;
     }
-    eprintln!(
-        "actlog: skipped {} damaged line(s) or file(s):",
-        outcome.damaged
-    );
+    let what = if outcome.damaged == 1 {
+        "damaged line or file"
+    } else {
+        "damaged lines or files"
+    };
+    eprintln!("actlog: skipped {} {what}:", outcome.damaged);
     for d in outcome.damage.iter().take(SHOWN) {
         eprintln!("  {d}");
     }

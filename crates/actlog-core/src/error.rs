@@ -108,7 +108,7 @@ pub enum Error {
 
     /// Part of a batch was written before a later part failed; `written` records (a prefix
     /// of the batch, in order) are stored, the rest are not.
-    #[error("{written} of {total} records written, then: {source}")]
+    #[error("{written} of {total} {} written, then: {source}", if *total == 1 { "record" } else { "records" })]
     Partial {
         /// Records stored: always the first `written` of the batch.
         written: usize,
@@ -171,7 +171,7 @@ pub enum Error {
     },
 
     /// Records accepted by the buffered writer could not be written before it shut down.
-    #[error("{count} buffered records could not be written: {source}")]
+    #[error("{count} buffered {} could not be written: {source}", if *count == 1 { "record" } else { "records" })]
     Lost {
         /// How many accepted records were not written.
         count: usize,
@@ -181,7 +181,7 @@ pub enum Error {
     },
 
     /// Following ran out of file descriptors: it holds one per plain (uncompressed) day.
-    #[error("{}: cannot follow {days} plain day files at once: the open-file limit is reached ({source}); run `actlog maintain` to compress finished days, or raise `ulimit -n`", path.display())]
+    #[error("{}: cannot follow {days} plain day {} at once: the open-file limit is reached ({source}); run `actlog maintain` to compress finished days, or raise `ulimit -n`", path.display(), if *days == 1 { "file" } else { "files" })]
     TooManyDays {
         /// The day file that could not be opened.
         path: PathBuf,
