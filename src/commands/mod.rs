@@ -5,6 +5,7 @@
 mod append;
 mod demo;
 mod maintain;
+mod progress;
 mod query;
 mod reading;
 mod serve;
@@ -28,9 +29,11 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Append(args) => append::append(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Query(args) => query::query(&cli.dir_or(DEFAULT_DIR), args, now),
         Command::Tail(args) => tail::tail(&cli.dir_or(DEFAULT_DIR), args, now, cli.now.is_some()),
-        Command::Maintain(args) => maintain::maintain(&cli.dir_or(DEFAULT_DIR), args, now),
-        Command::Verify(args) => verify::verify(&cli.dir_or(DEFAULT_DIR), args),
-        Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args),
+        Command::Maintain(args) => {
+            maintain::maintain(&cli.dir_or(DEFAULT_DIR), args, now, cli.quiet)
+        }
+        Command::Verify(args) => verify::verify(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
+        Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
         Command::Demo(args) => demo::demo(&cli.dir_or(actlog::demo::DEFAULT_DEMO_DIR), args),
         Command::Serve(args) => serve::serve(&cli.dir_or(DEFAULT_DIR), args),
     }
