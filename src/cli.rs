@@ -178,6 +178,9 @@ pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 
 /// `actlog verify`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Checks every day file: damaged lines and gzip, unterminated last lines, leftovers already in the .gz, member indexes, modes, symlinks and stale temporary files; and in the records: duplicate ids (across days too), records stored in the file of another day, and timestamps not in the canonical form (2026-11-24T13:45:12.123Z).\nEach problem is one line on stdout (FILE:LINE: problem: detail); the summary and what to do about each kind of problem go to stderr. With -o json, each problem is an object with a stable `kind` (README lists them) and a `hint`.\n\nExit status: 0 no problems, 1 problems found, 2 error.\n\nExamples:\n  actlog verify\n  actlog verify -o json | jq -r 'select(.kind == \"duplicate-id\") | .file'\n  actlog --dir /var/log/activity verify -q || alert"
+)]
 pub struct VerifyArgs {
     /// Output: text (one problem per line) or json (one object per line)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Text)]
@@ -186,10 +189,17 @@ pub struct VerifyArgs {
 
 /// `actlog stats`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Columns:\n  day          the UTC day (the last row: all days)\n  records      valid records\n  damaged      lines or gzip members that are not valid records (actlog verify lists them)\n  json bytes   size of the records' JSON lines, plain and inflated together\n  plain bytes  size of the day's plain file (activity-DAY.json)\n  gz bytes     size of the day's compressed file (activity-DAY.json.gz)\n  ratio        JSON bytes held in the .gz per byte of .gz ('-' when there is none)\n  first, last  the earliest and latest timestamp\nSizes are in binary units (1.2 GiB = 1.2 x 1024^3 bytes) on a terminal, exact bytes otherwise, with --bytes, and always in JSON; ratio is a number in JSON.\n\nExit status: 0 done (damage is counted, not an error), 2 error.\n\nExamples:\n  actlog stats\n  actlog stats --bytes | sort -k4 -n\n  actlog stats -o json | jq '.total.gz_bytes'"
+)]
 pub struct StatsArgs {
     /// Output: text (a header, a line per day, then the total) or json (one object: days and total)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+
+    /// Sizes as exact byte counts, also on a terminal (the default when stdout is not one)
+    #[arg(long)]
+    pub bytes: bool,
 }
 
 /// Formats for `verify` and `stats`.
@@ -204,24 +214,36 @@ pub enum ReportFormat {
 /// `actlog maintain`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Safe while writers, readers and other pods run, and after a crash at any point.\nA second run at the same moment reports that another holds the lock and exits 0."
+    after_help = "Safe while writers, readers and other pods run, and after a crash at any point.\nA second run at the same moment reports that another holds the lock and exits 0.\nWhat was done goes to stdout, one line each (\"compressed\", \"deleted\", \"removed\"; with --dry-run \"would compress\", \"would delete\", \"would remove\"), or one line saying there was nothing to do (not with -q); warnings and refusals go to stderr.\n\nExit status: 0 done (or nothing to do, or another run holds the lock), 2 a day was refused or an error.\n\nExamples:\n  actlog maintain --dry-run\n  actlog maintain --keep-days 30\n  actlog maintain --max-bytes 20G"
 )]
 pub struct MaintainArgs {
     /// Delete days older than N days (by the date in the file name; never today or a future day)
-    #[arg(long, value_name = "N", default_value_t = 90)]
+    #[arg(long, value_name = "N", default_value_t = 90, allow_negative_numbers = true,
+          value_parser = parse_days)]
     pub keep_days: u32,
 
     /// Compress days more than N days before today (1: every day before yesterday)
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = parse_days)]
     pub grace_days: u32,
 
-    /// Then delete the oldest days (never today or a future one) until day files take at most BYTES
-    #[arg(long, value_name = "BYTES")]
+    /// Then delete the oldest days (never today or a future one) until day files take at most SIZE: bytes (1000000) or a number with K, M, G or T, powers of 1024 as in du -h (512M, 20G, 1.5GiB)
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub max_bytes: Option<u64>,
 
     /// Show what would be done; change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Parses a number of days for `--keep-days` and `--grace-days`: a whole number, 0 or more.
+pub fn parse_days(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| match text.trim().parse::<u128>() {
+            Ok(_) => format!("more days than the most, {}", u32::MAX),
+            Err(_) => "must be a whole number of days, 0 or more".to_owned(),
+        })
 }
 
 /// The filters shared by `query` and `tail`. All given filters must match; a repeated

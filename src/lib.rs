@@ -27,7 +27,7 @@
 
 #![warn(missing_docs)]
 
-pub use actlog_core::{clock, error, layout, record, timeexpr};
+pub use actlog_core::{clock, error, layout, progress, record, timeexpr};
 #[doc(hidden)]
 pub use actlog_core::{dayfile, gzmeta, number, threads};
 pub use actlog_read::{filter, follow, page, query, scan, stats, verify};
@@ -51,6 +51,8 @@ pub mod demo;
 pub mod ingest;
 #[doc(hidden)]
 pub mod output;
+#[doc(hidden)]
+pub mod units;
 
 pub use actlog_write::{Durability, Options, Stamp, Store, Writer};
 pub use clock::{Clock, FixedClock, SystemClock};

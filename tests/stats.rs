@@ -53,7 +53,7 @@ fn per_day_and_total_figures() {
             .unwrap()
             .len()
     );
-    assert!(day24["ratio"].is_string());
+    assert!(day24["ratio"].is_f64(), "ratio is a number in JSON");
     let text = common::actlog()
         .arg("--dir")
         .arg(&dir)

@@ -234,7 +234,7 @@ fn the_total_counts_unlisted_problems_and_a_foreign_temp_name_is_named_as_such()
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{err}");
     // 2,500 empty lines, the temporary name, and the file's mode (0644, not 0640).
-    assert!(err.contains("2502 problem(s)"), "{err}");
+    assert!(err.contains(": 2,502 problems"), "{err}");
     assert!(
         stdout.contains("foreign object at a temporary name")
             && !stdout.contains("stale temporary file"),

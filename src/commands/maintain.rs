@@ -1,16 +1,23 @@
 //! `actlog maintain`: what was compressed or deleted on stdout, refusals and warnings on
 //! stderr.
 
+use super::progress::Bar;
 use super::stdout;
 use actlog::cli::MaintainArgs;
 use actlog::maintain::{Action, Policy};
+use actlog::units::{count, human_bytes};
 use anyhow::{Result, anyhow};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs maintenance as of `now`'s UTC day; exit 2 when a day was refused.
-pub fn maintain(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+pub fn maintain(
+    dir: &Path,
+    args: &MaintainArgs,
+    now: DateTime<Utc>,
+    quiet: bool,
+) -> Result<ExitCode> {
     if !dir.is_dir() {
         return Err(anyhow!("{}: no such log directory", dir.display()));
     }
@@ -20,7 +27,10 @@ pub fn maintain(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<E
         dry_run: args.dry_run,
         max_bytes: args.max_bytes,
     };
-    let report = actlog::maintain::run(dir, now.date_naive(), &policy)?;
+    let report = {
+        let bar = Bar::new(quiet);
+        actlog::maintain::run_with(dir, now.date_naive(), &policy, &bar)?
+    };
     if report.busy {
         eprintln!(
             "actlog: another maintenance run holds {}; nothing done",
@@ -33,12 +43,24 @@ pub fn maintain(dir: &Path, args: &MaintainArgs, now: DateTime<Utc>) -> Result<E
     for action in &report.actions {
         match describe(action, args.dry_run) {
             Line::Done(text) => out += &format!("{text}\n"),
-            Line::Note(text) => eprintln!("actlog: {text}"),
+            Line::Note(text) if !quiet => eprintln!("actlog: {text}"),
+            Line::Note(_) => {}
             Line::Refused(text) => {
                 refused = true;
                 eprintln!("actlog: {text}");
             }
         }
+    }
+    if out.is_empty() && !refused && !quiet {
+        let what = if args.dry_run {
+            "none would be compressed or deleted"
+        } else {
+            "none to compress or delete"
+        };
+        out = format!(
+            "nothing to do: {} checked, {what}\n",
+            count(report.days, "day", "days")
+        );
     }
     stdout::write(out.as_bytes())?;
     Ok(if refused {
@@ -59,27 +81,43 @@ enum Line {
 }
 
 fn describe(action: &Action, dry_run: bool) -> Line {
-    let would = if dry_run { "would " } else { "" };
+    // One tense: what was done, or with --dry-run what would be.
+    let done = |past: &str, verb: &str| {
+        if dry_run {
+            format!("would {verb}")
+        } else {
+            past.to_owned()
+        }
+    };
     match action {
         Action::Compressed {
             day, plain_bytes, ..
-        } if dry_run => Line::Done(format!("would compress {day} ({plain_bytes} bytes)")),
+        } if dry_run => Line::Done(format!(
+            "would compress {day} ({})",
+            human_bytes(*plain_bytes)
+        )),
         Action::Compressed {
             day,
             plain_bytes,
             gz_bytes,
         } => Line::Done(format!(
-            "compressed {day}: {plain_bytes} bytes into {gz_bytes}"
+            "compressed {day}: {} into {}",
+            human_bytes(*plain_bytes),
+            human_bytes(*gz_bytes)
         )),
-        Action::RemovedLeftover { day } => {
-            Line::Done(format!("removed {day}'s plain file, already in its .gz"))
-        }
-        Action::Deleted { day, files } => {
-            Line::Done(format!("{would}delete {day}: {}", files.join(", ")))
-        }
-        Action::RemovedTemp { name } => {
-            Line::Done(format!("{would}remove {name} (left by a crashed run)"))
-        }
+        Action::RemovedLeftover { day } => Line::Done(format!(
+            "{} {day}'s plain file, already in its .gz",
+            done("removed", "remove")
+        )),
+        Action::Deleted { day, files } => Line::Done(format!(
+            "{} {day}: {}",
+            done("deleted", "delete"),
+            files.join(", ")
+        )),
+        Action::RemovedTemp { name } => Line::Done(format!(
+            "{} {name} (left by a crashed run)",
+            done("removed", "remove")
+        )),
         Action::Skipped { name, what } => Line::Note(format!(
             "warning: left {name} alone: {what}, not followed or deleted"
         )),

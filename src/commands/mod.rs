@@ -7,6 +7,7 @@ mod demo;
 mod maintain;
 mod manual;
 mod pager;
+mod progress;
 mod query;
 mod reading;
 mod serve;
@@ -36,9 +37,11 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
             cli.now.is_some(),
             cli.quiet,
         ),
-        Command::Maintain(args) => maintain::maintain(&cli.dir_or(DEFAULT_DIR), args, now),
-        Command::Verify(args) => verify::verify(&cli.dir_or(DEFAULT_DIR), args),
-        Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args),
+        Command::Maintain(args) => {
+            maintain::maintain(&cli.dir_or(DEFAULT_DIR), args, now, cli.quiet)
+        }
+        Command::Verify(args) => verify::verify(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
+        Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
         Command::Demo(args) => demo::demo(&cli.dir_or(actlog::demo::DEFAULT_DEMO_DIR), args),
         Command::Serve(args) => serve::serve(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
         Command::Completions(args) => manual::completions(args),

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod error;
 pub mod layout;
+pub mod progress;
 pub mod record;
 pub mod timeexpr;
 

@@ -4,6 +4,7 @@
 use crate::scan::{Damage, Loc, Sink, scan_day};
 use actlog_core::error::Result;
 use actlog_core::layout::{FileKind, file_name, list_days};
+use actlog_core::progress::{NoProgress, Progress};
 use actlog_core::record::{LiteRecord, format_timestamp};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -11,7 +12,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 /// Figures for one day (or, in [`Stats::total`], all of them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DayStats {
     /// The day (`None` for the total).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,9 +27,9 @@ pub struct DayStats {
     pub plain_bytes: u64,
     /// Size of the `.gz`.
     pub gz_bytes: u64,
-    /// JSON bytes held in the `.gz` per compressed byte.
+    /// JSON bytes held in the `.gz` per compressed byte, to two decimals.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratio: Option<String>,
+    pub ratio: Option<f64>,
     /// Earliest record.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ts")]
     pub first: Option<DateTime<Utc>>,
@@ -76,7 +77,7 @@ impl DayStats {
 
     fn finish(&mut self) {
         self.ratio = (self.gz_bytes > 0)
-            .then(|| format!("{:.2}", self.gz_json_bytes as f64 / self.gz_bytes as f64));
+            .then(|| (self.gz_json_bytes as f64 / self.gz_bytes as f64 * 100.0).round() / 100.0);
     }
 }
 
@@ -114,10 +115,21 @@ impl Sink for Count<'_> {
 
 /// Reads every day of `dir`, days in parallel as the thread policy allows.
 pub fn stats(dir: &Path) -> Result<Stats> {
+    stats_with(dir, &NoProgress)
+}
+
+/// [`stats`], telling `progress` of each day done (from whichever thread read it).
+pub fn stats_with(dir: &Path, progress: &dyn Progress) -> Result<Stats> {
     let days: Vec<NaiveDate> = list_days(dir)?.into_keys().collect();
+    progress.begin("counting", days.len() as u64);
+    let day_stats = |day: NaiveDate| {
+        let r = day_stats(dir, day);
+        progress.step();
+        r
+    };
     let workers = actlog_core::threads::threads()?.min(days.len());
     let per_day: Vec<Result<DayStats>> = if workers <= 1 {
-        days.iter().map(|&day| day_stats(dir, day)).collect()
+        days.iter().map(|&day| day_stats(day)).collect()
     } else {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut done: Vec<(usize, Result<DayStats>)> = std::thread::scope(|s| {
@@ -130,7 +142,7 @@ pub fn stats(dir: &Path) -> Result<Stats> {
                             let Some(&day) = days.get(i) else {
                                 return mine;
                             };
-                            mine.push((i, day_stats(dir, day)));
+                            mine.push((i, day_stats(day)));
                         }
                     })
                 })
@@ -143,6 +155,7 @@ pub fn stats(dir: &Path) -> Result<Stats> {
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().map(|(_, r)| r).collect()
     };
+    progress.end();
     let mut stats = Stats::default();
     for day in per_day {
         let day = day?;

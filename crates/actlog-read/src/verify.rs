@@ -1,15 +1,25 @@
 //! `actlog verify`: reads every file of the log directory and lists each problem with
 //! its file and line: damaged lines, damaged gzip, unterminated last lines, plain files
-//! already held by their `.gz`, stale temporary files, symlinks and wrong modes.
+//! already held by their `.gz`, stale temporary files, symlinks and wrong modes, and in
+//! valid records: duplicate ids (across days too), records in the file of another day,
+//! and timestamps not in the canonical form.
+//!
+//! Duplicate ids are found with one set of every id seen (16 bytes each, about 30 with
+//! the table's slack: some 180 MiB for 6 million records); only when a duplicate turns
+//! up is the store read a second time, as far as needed, to name where each first copy
+//! is, so a clean store is read once and no location is held per record.
 
 use crate::query::classify;
-use crate::scan::{Damage, Loc, Sink, scan_day};
+use crate::scan::{Damage, DamageKind, Loc, Sink, scan_day};
 use actlog_core::dayfile::FILE_MODE;
 use actlog_core::error::{Error, Result};
 use actlog_core::gzmeta;
 use actlog_core::layout::{FileKind, file_name, list_days, parse_file_name};
-use actlog_core::record::Record;
+use actlog_core::progress::{NoProgress, Progress};
+use actlog_core::record::{Record, format_timestamp};
+use chrono::NaiveDate;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -25,6 +35,8 @@ pub struct Problem {
     /// Byte offset (in the decompressed content for a `.gz`), when it applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// What kind of problem, as a stable name for scripts (README lists them all).
+    pub kind: &'static str,
     /// What kind of problem, in a few words.
     pub problem: String,
     /// Details.
@@ -33,6 +45,8 @@ pub struct Problem {
     /// summary holds (0 for every other problem).
     #[serde(skip_serializing_if = "is_zero")]
     pub more: u64,
+    /// What to do about a problem of this kind.
+    pub hint: &'static str,
 }
 
 impl std::fmt::Display for Problem {
@@ -53,14 +67,113 @@ impl std::fmt::Display for Problem {
 
 impl From<Damage> for Problem {
     fn from(d: Damage) -> Problem {
+        let kind = damage_kind(d.kind);
         Problem {
             file: d.path,
             line: d.line,
             offset: Some(d.offset),
+            kind,
             problem: d.kind.describe().to_owned(),
             detail: d.detail,
             more: 0,
+            hint: hint(kind),
         }
+    }
+}
+
+/// The stable name of a kind of damage the scan reports.
+fn damage_kind(kind: DamageKind) -> &'static str {
+    match kind {
+        DamageKind::TornLine => "torn-line",
+        DamageKind::InvalidJson => "invalid-json",
+        DamageKind::InvalidUtf8 => "invalid-utf8",
+        DamageKind::NulBytes => "nul-bytes",
+        DamageKind::InvalidRecord => "invalid-record",
+        DamageKind::LineTooLong => "line-too-long",
+        DamageKind::TruncatedGzip => "truncated-gzip",
+        DamageKind::CorruptGzip => "corrupt-gzip",
+        DamageKind::TrailingGarbage => "trailing-garbage",
+    }
+}
+
+/// Every kind of problem `verify` reports, by its stable name.
+pub const KINDS: &[&str] = &[
+    "torn-line",
+    "invalid-json",
+    "invalid-utf8",
+    "nul-bytes",
+    "invalid-record",
+    "line-too-long",
+    "truncated-gzip",
+    "corrupt-gzip",
+    "trailing-garbage",
+    "stale-temp-file",
+    "foreign-temp-object",
+    "symlink",
+    "not-a-regular-file",
+    "empty-gzip",
+    "wrong-mode",
+    "member-index-broken",
+    "member-time-range",
+    "unterminated-last-line",
+    "leftover-in-gz",
+    "duplicate-id",
+    "wrong-day",
+    "non-canonical-timestamp",
+    "more-problems",
+];
+
+/// What to do about a problem of `kind` (one of [`KINDS`]), in one sentence.
+pub fn hint(kind: &str) -> &'static str {
+    match kind {
+        "torn-line" => {
+            "a writer was stopped mid-line (a crash or kill); readers skip the line and there is nothing to recover"
+        }
+        "invalid-json" | "invalid-utf8" | "invalid-record" | "line-too-long" => {
+            "written by another program or edited by hand; readers skip the line: fix or remove it by hand"
+        }
+        "nul-bytes" => {
+            "a zero-filled hole left by a crash or power cut; readers skip it and there is nothing to recover"
+        }
+        "truncated-gzip" | "corrupt-gzip" | "trailing-garbage" => {
+            "the .gz was damaged (a copy cut short, a disk error): restore it from a backup; readers read what comes before the damage"
+        }
+        "stale-temp-file" => {
+            "left by a maintenance run that stopped: run `actlog maintain`, which removes it"
+        }
+        "foreign-temp-object" => "move it away: maintenance will not compress that day until then",
+        "symlink" => {
+            "replace the link by the file it points to, or remove it: actlog never follows it"
+        }
+        "not-a-regular-file" => "move it out of the log directory: actlog never reads it",
+        "empty-gzip" => {
+            "remove the empty file (it holds nothing); maintenance leaves the day alone until then"
+        }
+        "wrong-mode" => {
+            "chmod 0640 the file, so that it is readable by the group and not by everyone"
+        }
+        "member-index-broken" | "member-time-range" => {
+            "readers skip members by this index and may miss records: restore the .gz from a backup, or rebuild it (zcat it into a new file, gzip that)"
+        }
+        "unterminated-last-line" => {
+            "if no writer is running, a crash tore it: readers skip it, and the next append starts on a fresh line"
+        }
+        "leftover-in-gz" => {
+            "left by a maintenance run that stopped: readers skip those bytes, and `actlog maintain` removes them"
+        }
+        "duplicate-id" => {
+            "the record was stored twice (a day file copied or restored over another, or a writer reusing ids): if both copies are the same event, delete the later line"
+        }
+        "wrong-day" => {
+            "the file was renamed or copied from another day: restore its name, or move the line to the file of its timestamp's UTC day; time filters read only the files of the days they cover and may miss it"
+        }
+        "non-canonical-timestamp" => {
+            "written by another program: actlog reads it, but text tools and -g see the odd form; rewrite it as RFC 3339 UTC with milliseconds and Z, e.g. 2026-11-24T13:45:12.123Z"
+        }
+        "more-problems" => {
+            "only the first 1000 problems of a file are listed: fix those and run verify again"
+        }
+        _ => "",
     }
 }
 
@@ -72,6 +185,29 @@ pub const LISTED_PER_FILE: u64 = 1000;
 /// Every problem in `dir`, files in name order; at most [`LISTED_PER_FILE`] of one
 /// file's lines and members, then one problem that counts the rest.
 pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
+    Ok(verify_with(dir, &NoProgress)?.problems)
+}
+
+/// What a [`verify_with`] run checked and found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every problem, as [`verify`] returns them.
+    pub problems: Vec<Problem>,
+    /// Days read.
+    pub days: u64,
+    /// Valid records read.
+    pub records: u64,
+}
+
+impl Report {
+    /// Problems in all, counting those a "more problems" summary stands for.
+    pub fn total(&self) -> u64 {
+        self.problems.iter().map(|p| 1 + p.more).sum()
+    }
+}
+
+/// [`verify`], telling `progress` of each day read, and what was checked.
+pub fn verify_with(dir: &Path, progress: &dyn Progress) -> Result<Report> {
     let mut problems = Vec::new();
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, "list directory", e))?
@@ -80,13 +216,15 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
     names.sort();
     for name in &names {
         let path = dir.join(name);
-        let problem = |p: &str, detail: String| Problem {
+        let problem = |kind: &'static str, p: &str, detail: String| Problem {
             file: path.clone(),
             line: None,
             offset: None,
+            kind,
             problem: p.to_owned(),
             detail,
             more: 0,
+            hint: hint(kind),
         };
         if name.starts_with('.') {
             let temp = name
@@ -101,11 +239,13 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
                     .is_ok_and(|m| m.is_file() || m.file_type().is_symlink());
                 problems.push(if removable {
                     problem(
+                        "stale-temp-file",
                         "stale temporary file",
                         "left by a maintenance run that stopped; the next run removes it".into(),
                     )
                 } else {
                     problem(
+                        "foreign-temp-object",
                         "foreign object at a temporary name",
                         "maintenance leaves it alone and does not compress that day until it is removed".into(),
                     )
@@ -119,20 +259,27 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
         let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, "stat", e))?;
         if meta.file_type().is_symlink() {
             problems.push(problem(
+                "symlink",
                 "symbolic link",
                 "a day file must be a regular file; actlog never follows it".into(),
             ));
         } else if !meta.is_file() {
-            problems.push(problem("not a regular file", String::new()));
+            problems.push(problem(
+                "not-a-regular-file",
+                "not a regular file",
+                String::new(),
+            ));
         } else if meta.len() == 0 && name.ends_with(".gz") {
             // Gzip has no empty form; readers would read nothing from it, and
             // maintenance will not fold into it.
             problems.push(problem(
+                "empty-gzip",
                 "empty gzip file",
                 "0 bytes, not a gzip file; maintenance leaves this day alone until it is moved away".into(),
             ));
         } else if meta.permissions().mode() & 0o777 != FILE_MODE {
             problems.push(problem(
+                "wrong-mode",
                 "wrong mode",
                 format!(
                     "{:04o}, expected {FILE_MODE:04o}",
@@ -141,11 +288,19 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
             ));
         }
     }
+    let days = list_days(dir)?;
+    progress.begin("verifying", days.len() as u64);
     let mut sink = Check {
         problems: &mut problems,
         file: None,
+        day: NaiveDate::MIN,
+        seen: HashSet::new(),
+        duplicates: HashMap::new(),
+        records: 0,
     };
-    for (day, files) in list_days(dir)? {
+    for (&day, files) in &days {
+        progress.working(&day.to_string());
+        sink.day = day;
         let _ = scan_day(dir, day, false, &mut sink)?;
         sink.close_file();
         if files.plain {
@@ -154,8 +309,95 @@ pub fn verify(dir: &Path) -> Result<Vec<Problem>> {
         if files.gzip {
             check_index(&dir.join(file_name(day, FileKind::Gzip)), sink.problems)?;
         }
+        progress.step();
     }
-    Ok(problems)
+    let records = sink.records;
+    let duplicates = std::mem::take(&mut sink.duplicates);
+    drop(sink);
+    if !duplicates.is_empty() {
+        locate_first_copies(dir, &days, duplicates, &mut problems, progress)?;
+    }
+    progress.end();
+    Ok(Report {
+        problems,
+        days: days.len() as u64,
+        records,
+    })
+}
+
+/// Names in each duplicate's problem where the first copy of its id is: the store is
+/// read again from the start until every such id has been met once.
+fn locate_first_copies(
+    dir: &Path,
+    days: &std::collections::BTreeMap<NaiveDate, actlog_core::layout::DayFiles>,
+    mut duplicates: HashMap<u128, Vec<usize>>,
+    problems: &mut [Problem],
+    progress: &dyn Progress,
+) -> Result<()> {
+    progress.begin("finding first copies", days.len() as u64);
+    let mut find = FirstCopy {
+        wanted: &mut duplicates,
+        problems,
+    };
+    for &day in days.keys() {
+        progress.working(&day.to_string());
+        let done = scan_day(dir, day, false, &mut find)?;
+        progress.step();
+        if done.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The id of a line already known to be a valid record, and its timestamp as stored.
+#[derive(serde::Deserialize)]
+struct IdStamp<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: std::borrow::Cow<'a, str>,
+}
+
+/// The second read: fills each duplicate's problem with its first copy's place.
+struct FirstCopy<'a> {
+    /// Ids still looked for, with the indices of the problems that name them.
+    wanted: &'a mut HashMap<u128, Vec<usize>>,
+    problems: &'a mut [Problem],
+}
+
+impl Sink for FirstCopy<'_> {
+    fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
+        let Some(id) = serde_json::from_slice::<IdStamp<'_>>(line)
+            .ok()
+            .and_then(|r| uuid::Uuid::parse_str(&r.id).ok())
+        else {
+            return ControlFlow::Continue(());
+        };
+        if let Some(indices) = self.wanted.remove(&id.as_u128()) {
+            let at = place(loc.path, loc.line, loc.offset);
+            for i in indices {
+                if let Some(p) = self.problems.get_mut(i) {
+                    p.detail = format!("{}; the first copy is at {at}", p.detail);
+                }
+            }
+        }
+        if self.wanted.is_empty() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    fn damage(&mut self, _: Damage) {}
+}
+
+/// `FILE:LINE`, or `FILE (byte N)` where the line number is not known.
+fn place(path: &Path, line: Option<u64>, offset: u64) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => format!("{} (byte {offset})", path.display()),
+    }
 }
 
 /// Members that record their length must tile the file, and their recorded time range
@@ -164,18 +406,21 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
     let Ok(Some(file)) = actlog_core::dayfile::open_day_file(path) else {
         return Ok(());
     };
-    let problem = |p: &str, detail: String| Problem {
+    let problem = |kind: &'static str, p: &str, detail: String| Problem {
         file: path.to_path_buf(),
         line: None,
         offset: None,
+        kind,
         problem: p.to_owned(),
         detail,
         more: 0,
+        hint: hint(kind),
     };
     let index = gzmeta::member_index(&file).map_err(|e| Error::io(path, "read", e))?;
     let Some(members) = index else {
         if gzmeta::first_member_indexed(&file) {
             problems.push(problem(
+                "member-index-broken",
                 "member index broken",
                 "the lengths recorded in member headers do not add up to the file".into(),
             ));
@@ -215,7 +460,11 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
                 recorded.last_ms,
                 actual.map(|b| (b.first_ms, b.last_ms))
             );
-            problems.push(problem("member time range wrong", detail));
+            problems.push(problem(
+                "member-time-range",
+                "member time range wrong",
+                detail,
+            ));
             wrong += 1;
         }
     }
@@ -246,12 +495,21 @@ impl std::io::Read for At<'_> {
     }
 }
 
-/// Every line must be a record.
+/// Every line must be a record, of its file's day, with an id not seen before and a
+/// timestamp in the canonical form.
 struct Check<'a> {
     problems: &'a mut Vec<Problem>,
     /// The file whose problems are coming in, with how many were listed and how many
     /// were only counted.
     file: Option<FileCount>,
+    /// The day being read.
+    day: NaiveDate,
+    /// Every id read so far.
+    seen: HashSet<u128>,
+    /// Ids read more than once and listed, with the indices of their problems.
+    duplicates: HashMap<u128, Vec<usize>>,
+    /// Valid records read.
+    records: u64,
 }
 
 /// Problems of one file so far.
@@ -284,15 +542,64 @@ impl Check<'_> {
             .is_some_and(|f| f.listed < LISTED_PER_FILE)
     }
 
-    /// Lists a problem, or only counts it once its file has listed enough.
-    fn push(&mut self, p: Problem) {
+    /// Lists a problem, or only counts it once its file has listed enough; the index of
+    /// a listed one.
+    fn push(&mut self, p: Problem) -> Option<usize> {
         if self.listing(&p.file) {
             if let Some(f) = self.file.as_mut() {
                 f.listed += 1;
             }
             self.problems.push(p);
+            Some(self.problems.len() - 1)
         } else {
             self.count(|| p.problem, p.line, p.offset);
+            None
+        }
+    }
+
+    /// The checks of a valid record's line.
+    fn record(&mut self, record: &Record, line: &[u8], loc: Loc<'_>) {
+        self.records += 1;
+        let problem = |kind: &'static str, p: &str, detail: String| Problem {
+            file: loc.path.to_path_buf(),
+            line: loc.line,
+            offset: Some(loc.offset),
+            kind,
+            problem: p.to_owned(),
+            detail,
+            more: 0,
+            hint: hint(kind),
+        };
+        let id = record.id.as_u128();
+        if !self.seen.insert(id) {
+            let p = problem("duplicate-id", "duplicate id", format!("{}", record.id));
+            if let Some(i) = self.push(p) {
+                self.duplicates.entry(id).or_default().push(i);
+            }
+        }
+        if record.day() != self.day {
+            let detail = format!(
+                "stamped {} (day {}), stored in the file of {}",
+                format_timestamp(record.timestamp),
+                record.day(),
+                self.day
+            );
+            self.push(problem(
+                "wrong-day",
+                "stored in the file of another day",
+                detail,
+            ));
+        }
+        let canonical = format_timestamp(record.timestamp);
+        if let Ok(stored) = serde_json::from_slice::<IdStamp<'_>>(line)
+            && stored.timestamp != canonical
+        {
+            let detail = format!("{:?}, canonical {canonical:?}", stored.timestamp);
+            self.push(problem(
+                "non-canonical-timestamp",
+                "timestamp not in canonical form",
+                detail,
+            ));
         }
     }
 
@@ -326,6 +633,8 @@ impl Check<'_> {
             file: f.path,
             line,
             offset,
+            kind: "more-problems",
+            hint: hint("more-problems"),
             problem: "more problems".into(),
             detail: format!(
                 "{} more not listed (only the first {LISTED_PER_FILE} of a file are), {range}; the first of them: {kind}",
@@ -338,10 +647,12 @@ impl Check<'_> {
 
 impl Sink for Check<'_> {
     fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
-        if let Err(e) = Record::parse_line(line) {
-            if self.listing(loc.path) {
+        match Record::parse_line(line) {
+            Ok(record) => self.record(&record, line, loc),
+            Err(e) if self.listing(loc.path) => {
                 self.push(classify(line, &e, loc).into());
-            } else {
+            }
+            Err(e) => {
                 // Past the cap only the count and place are kept: no detail is built.
                 let kind = || classify(line, &e, loc).kind.describe().to_owned();
                 self.count(kind, loc.line, Some(loc.offset));
@@ -379,6 +690,8 @@ fn check_plain(
                 file: path.clone(),
                 line: None,
                 offset: Some(len),
+                kind: "unterminated-last-line",
+                hint: hint("unterminated-last-line"),
                 problem: "unterminated last line".into(),
                 detail: "torn by a crash, or being written right now".into(),
                 more: 0,
@@ -404,6 +717,8 @@ fn check_plain(
             file: path,
             line: None,
             offset: None,
+            kind: "leftover-in-gz",
+            hint: hint("leftover-in-gz"),
             problem: "leftover already in the .gz".into(),
             detail: format!("its first {covered} bytes are held by the .gz (readers skip them; the next maintenance run removes them)"),
             more: 0,

@@ -24,6 +24,7 @@ use retention::try_delete_day;
 use actlog_core::dayfile::{create_or_open, open_error, sync_dir};
 use actlog_core::error::{Error, Result};
 use actlog_core::layout::{FileKind, file_name, list_days, parse_file_name};
+use actlog_core::progress::{NoProgress, Progress};
 use chrono::{Duration, NaiveDate};
 use std::io;
 use std::path::Path;
@@ -126,17 +127,29 @@ pub struct Report {
     pub busy: bool,
     /// What was done, in order.
     pub actions: Vec<Action>,
+    /// Days looked at (every day in the directory when the run began).
+    pub days: u64,
 }
 
 /// Runs maintenance on `dir` as of `today` (a UTC day).
 pub fn run(dir: &Path, today: NaiveDate, policy: &Policy) -> Result<Report> {
+    run_with(dir, today, policy, &NoProgress)
+}
+
+/// [`run`], telling `progress` of each day looked at and each compression begun.
+pub fn run_with(
+    dir: &Path,
+    today: NaiveDate,
+    policy: &Policy,
+    progress: &dyn Progress,
+) -> Result<Report> {
     let mut report = Report::default();
     let lock_path = dir.join(LOCK_FILE);
     // A dry run creates nothing, not even the lock file; it still respects a running one.
     let lock = if policy.dry_run {
         match actlog_core::dayfile::open_day_file(&lock_path) {
             Ok(Some(f)) => f,
-            Ok(None) => return dry_run_unlocked(dir, today, policy, report),
+            Ok(None) => return dry_run_unlocked(dir, today, policy, report, progress),
             Err(e) => return Err(open_error(&lock_path, e)),
         }
     } else {
@@ -155,7 +168,7 @@ pub fn run(dir: &Path, today: NaiveDate, policy: &Policy) -> Result<Report> {
             });
         }
     }
-    plan(dir, today, policy, &mut report)?;
+    plan(dir, today, policy, &mut report, progress)?;
     drop(lock);
     Ok(report)
 }
@@ -165,8 +178,9 @@ fn dry_run_unlocked(
     today: NaiveDate,
     policy: &Policy,
     mut report: Report,
+    progress: &dyn Progress,
 ) -> Result<Report> {
-    plan(dir, today, policy, &mut report)?;
+    plan(dir, today, policy, &mut report, progress)?;
     Ok(report)
 }
 
@@ -175,7 +189,13 @@ fn dry_run_unlocked(
 /// One bad day (linked elsewhere, unreadable, a foreign object at its temp name, no
 /// space) never stops the others: its trouble is reported as an action and the run goes
 /// on. Only a problem with the directory itself ends the run.
-fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> Result<()> {
+fn plan(
+    dir: &Path,
+    today: NaiveDate,
+    policy: &Policy,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<()> {
     let blocked = remove_stale_temps(dir, policy, report)?;
     for (name, what) in actlog_core::layout::list_strangers(dir)? {
         report.actions.push(Action::Skipped { name, what });
@@ -190,15 +210,20 @@ fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> R
     // Retention never reaches today or a future day.
     let keep_from = days_before(policy.keep_days);
     let mut deleted = Vec::new();
-    for (day, files) in list_days(dir)? {
+    let days = list_days(dir)?;
+    report.days = days.len() as u64;
+    progress.begin("maintaining", report.days);
+    for (day, files) in days {
+        progress.working(&day.to_string());
         if day < keep_from {
             if try_delete_day(dir, day, policy, report) {
                 deleted.push(day);
             }
-        } else if files.plain && day < compress_before && day < today {
-            if blocked.contains(&day) {
-                continue; // reported when the temp name was found taken
-            }
+        } else if files.plain && day < compress_before && day < today
+            // A blocked day was reported when its temp name was found taken.
+            && !blocked.contains(&day)
+        {
+            progress.working(&format!("compressing {day}"));
             if let Err(e) = compress_day(dir, day, policy, report) {
                 if !policy.dry_run {
                     remove_our_temp(dir, day);
@@ -209,7 +234,9 @@ fn plan(dir: &Path, today: NaiveDate, policy: &Policy, report: &mut Report) -> R
                 });
             }
         }
+        progress.step();
     }
+    progress.end();
     if let Some(cap) = policy.max_bytes {
         let sizes: Vec<(NaiveDate, u64)> = list_days(dir)?
             .into_keys()
