@@ -121,14 +121,17 @@ impl Server {
     pub fn spawn(mut cmd: std::process::Command, dir: &Path) -> Server {
         let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
         let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .last()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        // Warnings (a weak token file, say) may come before the line with the address.
+        let mut seen = String::new();
+        let url = loop {
+            let mut line = String::new();
+            let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+            seen.push_str(&line);
+            assert!(n > 0, "no address in {seen:?}");
+            if let Some(u) = line.split_whitespace().last().filter(|u| u.starts_with("http://")) {
+                break u.to_owned();
+            }
+        };
         // Keep draining stderr so the server never blocks on it.
         std::thread::spawn(move || {
             let mut rest = String::new();
