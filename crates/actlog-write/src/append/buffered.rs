@@ -181,7 +181,8 @@ impl Drop for Background {
         if let Some((count, e)) = self.stop() {
             // A library should not print, but losing accepted records silently is worse;
             // call `Writer::close` to receive this as an error instead.
-            eprintln!("actlog: {count} buffered records could not be written: {e}");
+            let records = if count == 1 { "record" } else { "records" };
+            eprintln!("actlog: {count} buffered {records} could not be written: {e}");
         }
     }
 }
