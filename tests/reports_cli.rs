@@ -30,7 +30,10 @@ fn line(n: u32, ts: &str) -> String {
 fn write_day(dir: &Path, day: &str, lines: &[String]) {
     let mut text = lines.join("\n");
     text.push('\n');
-    std::fs::write(dir.join(format!("activity-{day}.json")), text).unwrap();
+    let path = dir.join(format!("activity-{day}.json"));
+    std::fs::write(&path, text).unwrap();
+    // The mode writers create day files with, so verify finds nothing else to report.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn verify_names_duplicate_ids_records_of_another_day_and_non_canonical_timestamp
     write_day(
         d,
         "2026-11-20",
-        &[line(1, "2026-11-20T10:00:00.000Z"), line(2, "2026-11-20T11:00:00.000Z")],
+        &[
+            line(1, "2026-11-20T10:00:00.000Z"),
+            line(2, "2026-11-20T11:00:00.000Z"),
+        ],
     );
     let clean = run(d, &["verify"]);
     assert_eq!(clean.status.code(), Some(0), "{}", err(&clean));
@@ -53,9 +59,9 @@ fn verify_names_duplicate_ids_records_of_another_day_and_non_canonical_timestamp
         d,
         "2026-11-21",
         &[
-            line(1, "2026-11-21T09:00:00.000Z"),     // id of 2026-11-20's first line
-            line(3, "2026-11-20T23:00:00.000Z"),     // stamped the day before its file
-            line(4, "2026-11-21T09:30:00Z"),         // no milliseconds
+            line(1, "2026-11-21T09:00:00.000Z"), // id of 2026-11-20's first line
+            line(3, "2026-11-20T23:00:00.000Z"), // stamped the day before its file
+            line(4, "2026-11-21T09:30:00Z"),     // no milliseconds
             line(5, "2026-11-21T10:30:00.000+00:00"), // an offset, not Z
             line(6, "2026-11-21T11:00:00.000Z"),
         ],
@@ -83,11 +89,16 @@ fn verify_names_duplicate_ids_records_of_another_day_and_non_canonical_timestamp
     let text = run(d, &["verify"]);
     assert_eq!(text.status.code(), Some(1));
     let stdout = out(&text);
-    assert!(stdout.contains("activity-2026-11-20.json:1"), "the first copy is named: {stdout}");
+    assert!(
+        stdout.contains("activity-2026-11-20.json:1"),
+        "the first copy is named: {stdout}"
+    );
     // Each kind found comes with what to do about it.
     for kind in ["duplicate id", "another day"] {
         assert!(
-            err(&text).lines().any(|l| l.starts_with("hint:") && l.contains(kind)),
+            err(&text)
+                .lines()
+                .any(|l| l.starts_with("hint:") && l.contains(kind)),
             "{kind}: {}",
             err(&text)
         );
@@ -103,11 +114,20 @@ fn stats_and_maintain_speak_in_units_and_refuse_bad_values_about_the_value() {
     assert!(out(&stats).contains("1 day "), "{}", out(&stats));
     let json: Value = serde_json::from_str(&out(&run(d, &["stats", "-o", "json"]))).unwrap();
     let json_bytes = json["total"]["json_bytes"].as_u64().unwrap();
-    assert_eq!(json_bytes, std::fs::metadata(d.join("activity-2026-11-20.json")).unwrap().len());
+    assert_eq!(
+        json_bytes,
+        std::fs::metadata(d.join("activity-2026-11-20.json"))
+            .unwrap()
+            .len()
+    );
     for bad in ["-1", "x", "1.5"] {
         let o = run(d, &["maintain", "--keep-days", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}");
-        assert!(err(&o).contains("whole number of days"), "{bad}: {}", err(&o));
+        assert!(
+            err(&o).contains("whole number of days"),
+            "{bad}: {}",
+            err(&o)
+        );
         assert!(!err(&o).contains("unexpected argument"), "{}", err(&o));
     }
     for bad in ["20X", "-5G", "G", ""] {
@@ -117,14 +137,31 @@ fn stats_and_maintain_speak_in_units_and_refuse_bad_values_about_the_value() {
     }
     let nothing = run(
         d,
-        &["--now", "2026-11-20T12:00:00Z", "maintain", "--max-bytes", "20G"],
+        &[
+            "--now",
+            "2026-11-20T12:00:00Z",
+            "maintain",
+            "--max-bytes",
+            "20G",
+        ],
     );
     assert_eq!(nothing.status.code(), Some(0), "{}", err(&nothing));
-    assert!(out(&nothing).starts_with("nothing to do"), "{}", out(&nothing));
+    assert!(
+        out(&nothing).starts_with("nothing to do"),
+        "{}",
+        out(&nothing)
+    );
     // 100 bytes is less than the day holds: an old day would be deleted, in the future tense.
     let dry = run(
         d,
-        &["--now", "2026-11-25T12:00:00Z", "maintain", "--max-bytes", "0.0001K", "--dry-run"],
+        &[
+            "--now",
+            "2026-11-25T12:00:00Z",
+            "maintain",
+            "--max-bytes",
+            "0.0001K",
+            "--dry-run",
+        ],
     );
     assert!(out(&dry).contains("would "), "{}{}", out(&dry), err(&dry));
     assert!(d.join("activity-2026-11-20.json").exists());
@@ -136,7 +173,9 @@ fn stats_and_maintain_speak_in_units_and_refuse_bad_values_about_the_value() {
 /// Runs `actlog` with stderr on a pseudo-terminal and stdout to a file, so the bar (on
 /// stderr) and the report can be told apart; `None` where `script` is missing.
 fn with_terminal_stderr(dir: &Path, args: &str) -> Option<(String, String)> {
-    let report = dir.join("..").join(format!("report-{}.txt", std::process::id()));
+    let report = dir
+        .join("..")
+        .join(format!("report-{}.txt", std::process::id()));
     let cmd = format!(
         "{} --dir {} {args} > {}",
         env!("CARGO_BIN_EXE_actlog"),
@@ -171,9 +210,16 @@ fn progress_is_drawn_on_a_terminal_only_and_never_changes_the_report() {
             return;
         };
         assert!(terminal.contains("days"), "{cmd}: no bar in {terminal:?}");
-        assert!(terminal.contains('\u{1b}'), "{cmd}: the bar is drawn: {terminal:?}");
+        assert!(
+            terminal.contains('\u{1b}'),
+            "{cmd}: the bar is drawn: {terminal:?}"
+        );
         let piped = run(&d, &cmd.split(' ').collect::<Vec<_>>());
-        assert_eq!(out(&piped), report, "{cmd}: the report is the same with a bar");
+        assert_eq!(
+            out(&piped),
+            report,
+            "{cmd}: the report is the same with a bar"
+        );
         assert!(!err(&piped).contains('\u{1b}'), "{cmd}: no bar when piped");
         let (quiet, _) = with_terminal_stderr(&d, &format!("-q {cmd}")).unwrap();
         assert!(!quiet.contains("[="), "{cmd} -q: {quiet:?}");

@@ -128,7 +128,11 @@ impl Server {
             let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
             seen.push_str(&line);
             assert!(n > 0, "no address in {seen:?}");
-            if let Some(u) = line.split_whitespace().last().filter(|u| u.starts_with("http://")) {
+            if let Some(u) = line
+                .split_whitespace()
+                .last()
+                .filter(|u| u.starts_with("http://"))
+            {
                 break u.to_owned();
             }
         };
