@@ -198,7 +198,7 @@ pub struct MaintainArgs {
     pub grace_days: u32,
 
     /// Then delete the oldest days (never today or a future one) until day files take at most SIZE: bytes (1000000) or a number with K, M, G or T, powers of 1024 as in du -h (512M, 20G, 1.5GiB)
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, value_parser = crate::units::parse_size)]
     pub max_bytes: Option<u64>,
 
     /// Show what would be done; change nothing
