@@ -83,30 +83,27 @@ pub struct Columns {
 
 impl Default for Columns {
     fn default() -> Self {
-        let columns = [
+        Columns::fields_then_other(&[
             Field::Timestamp,
             Field::Username,
             Field::Action,
             Field::IpAddress,
             Field::Details,
             Field::UserAgent,
-        ]
-        .into_iter()
-        .map(|f| Column::Path(vec![f.name().to_owned()]))
-        .chain([Column::Other])
-        .collect();
-        Columns {
-            columns,
-            chosen: false,
-        }
+        ])
     }
 }
 
 impl Columns {
     /// CSV's default set: every field of CONTRACT section 2 in stored order, then `extra`.
     pub fn csv_default() -> Columns {
-        let columns = Field::ALL
-            .into_iter()
+        Columns::fields_then_other(&Field::ALL)
+    }
+
+    /// A default set: these fields, then the fields the contract does not name.
+    fn fields_then_other(fields: &[Field]) -> Columns {
+        let columns = fields
+            .iter()
             .map(|f| Column::Path(vec![f.name().to_owned()]))
             .chain([Column::Other])
             .collect();
