@@ -150,8 +150,7 @@ fn flush_member(out: &mut impl Write, member: &mut Vec<u8>, path: &Path) -> Resu
     if member.is_empty() {
         return Ok(0);
     }
-    let bounds = crate::gzmeta::time_bounds(member);
-    let gz = crate::gzmeta::encode_member(member, flate2::Compression::default(), None, bounds)
+    let gz = crate::gzmeta::encode_lines(member, flate2::Compression::default(), None)
         .map_err(|e| Error::io(path, "compress", e))?;
     out.write_all(&gz)
         .map_err(|e| Error::io(path, "write", e))?;

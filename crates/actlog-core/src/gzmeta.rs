@@ -9,6 +9,7 @@
 //! returned twice. The plain file is identified by the CRC-32 of its first bytes, which
 //! start with a record holding a unique id.
 
+use crate::summary::Summary;
 use serde::{Deserialize, Serialize};
 
 /// The extra-field subfield id of [`Covers`]: `A`, `L`.
@@ -64,12 +65,35 @@ pub fn decode_extra(extra: &[u8]) -> Option<Covers> {
 }
 
 /// Compresses `data` into one complete gzip member whose header records the member's
-/// total length (and `covers`, when given).
+/// total length (and `covers`, when given), without a summary: how files were written
+/// before summaries existed.
 pub fn encode_member(
     data: &[u8],
     level: flate2::Compression,
     covers: Option<&Covers>,
     bounds: Option<TimeBounds>,
+) -> std::io::Result<Vec<u8>> {
+    encode_member_with(data, level, covers, bounds, None)
+}
+
+/// Compresses whole lines `data` (ending with a newline) into one member that records
+/// their time range and [`Summary`]: what maintenance writes.
+pub fn encode_lines(
+    data: &[u8],
+    level: flate2::Compression,
+    covers: Option<&Covers>,
+) -> std::io::Result<Vec<u8>> {
+    let (summary, bounds) = Summary::of_lines(data);
+    encode_member_with(data, level, covers, bounds, Some(&summary))
+}
+
+/// [`encode_member`] with a summary in the header.
+pub fn encode_member_with(
+    data: &[u8],
+    level: flate2::Compression,
+    covers: Option<&Covers>,
+    bounds: Option<TimeBounds>,
+    summary: Option<&Summary>,
 ) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
     let mut deflate = flate2::write::DeflateEncoder::new(Vec::with_capacity(data.len() / 4), level);
@@ -88,9 +112,14 @@ pub fn encode_member(
     if let Some(c) = covers {
         extra.extend(encode_extra(c));
     }
+    if let Some(s) = summary {
+        s.encode_into(&mut extra);
+    }
+    let xlen = u16::try_from(extra.len())
+        .map_err(|_| std::io::Error::other("gzip extra field over 64 KiB"))?;
     // ID1 ID2 CM FLG(FEXTRA) MTIME(4) XFL OS(unknown) XLEN
     let mut member = vec![0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 255];
-    member.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+    member.extend_from_slice(&xlen.to_le_bytes());
     member.extend_from_slice(&extra);
     member.extend_from_slice(&body);
     member.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
@@ -112,6 +141,8 @@ pub struct Member {
     pub covers: Option<Covers>,
     /// Its records' time range, if it says (then it holds whole lines).
     pub bounds: Option<TimeBounds>,
+    /// What its records are, if it says and the summary is consistent in itself.
+    pub summary: Option<std::sync::Arc<Summary>>,
 }
 
 /// Every member of a gzip file, found by hopping from header to header, when every member
@@ -156,6 +187,7 @@ pub fn member_index(file: &std::fs::File) -> std::io::Result<Option<Vec<Member>>
             len: size,
             covers: decode_extra(&extra),
             bounds,
+            summary: Summary::decode(&extra).map(std::sync::Arc::new),
         });
         offset += size;
     }
@@ -177,7 +209,7 @@ pub fn first_member_indexed(file: &std::fs::File) -> bool {
 }
 
 /// The body of subfield `id` in a gzip extra field.
-fn subfield(extra: &[u8], id: [u8; 2]) -> Option<&[u8]> {
+pub(crate) fn subfield(extra: &[u8], id: [u8; 2]) -> Option<&[u8]> {
     let mut rest = extra;
     while rest.len() >= 4 {
         let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
@@ -267,11 +299,19 @@ pub fn check_members(file: &std::fs::File) -> std::result::Result<Vec<Covers>, S
 pub fn time_bounds(data: &[u8]) -> Option<TimeBounds> {
     let mut bounds: Option<TimeBounds> = None;
     for line in data.split(|&b| b == b'\n') {
-        let Some(t) =
-            crate::record::LiteRecord::parse(line).map(|r| r.timestamp.timestamp_millis())
-        else {
-            continue;
-        };
+        // A line the light parse refuses may still be a record (duplicate keys), as
+        // readers count it.
+        let t = match crate::record::LiteRecord::parse(line) {
+            Some(r) => r.timestamp,
+            None if line.len() <= crate::record::MAX_LINE_LIMIT => {
+                match crate::record::Record::parse_line(line) {
+                    Ok(r) => r.timestamp,
+                    Err(_) => continue,
+                }
+            }
+            None => continue,
+        }
+        .timestamp_millis();
         bounds = Some(match bounds {
             None => TimeBounds {
                 first_ms: t,

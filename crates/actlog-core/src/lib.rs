@@ -10,6 +10,7 @@ pub mod error;
 pub mod layout;
 pub mod progress;
 pub mod record;
+pub mod summary;
 pub mod timeexpr;
 
 // Shared by the other actlog crates (and reached by their tests, benchmarks and fuzz

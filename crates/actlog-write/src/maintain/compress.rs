@@ -256,17 +256,13 @@ impl<W: Write> MemberSink<'_, W> {
             from,
             to,
         });
-        let bounds = if whole {
-            gzmeta::time_bounds(data)
+        let level = flate2::Compression::default();
+        // Whole lines carry their time range and summary; a piece of a long line neither.
+        let member = if whole {
+            gzmeta::encode_lines(data, level, covers.as_ref())
         } else {
-            None
-        };
-        let member = gzmeta::encode_member(
-            data,
-            flate2::Compression::default(),
-            covers.as_ref(),
-            bounds,
-        )
+            gzmeta::encode_member(data, level, covers.as_ref(), None)
+        }
         .map_err(|e| Error::io(self.path, "compress", e))?;
         self.out
             .write_all(&member)
