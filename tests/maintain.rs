@@ -35,6 +35,7 @@ fn stored(dir: &Path) -> (HashMap<String, usize>, u64) {
         limit: None,
         reverse: false,
         strict: false,
+        ignore_summaries: false,
     };
     let mut seen = HashMap::new();
     let outcome = query::run(dir, &q, &mut |_, r| {

@@ -208,7 +208,7 @@ proptest! {
                 continue;
             }
             let filter = Filter::new(&filter_spec(s), base()).unwrap();
-            let q = Query { filter, limit: None, reverse, strict: false };
+            let q = Query { filter, limit: None, reverse, strict: false, ignore_summaries: false };
             let mut got = Vec::new();
             let outcome = query::run(dir.path(), &q, &mut |_, r: &Record| {
                 got.push(r.details.as_ref().unwrap()["i"].as_u64().unwrap() as usize);

@@ -42,6 +42,7 @@ fn actions(dir: &std::path::Path, reverse: bool) -> (Vec<usize>, Vec<DamageKind>
         limit: None,
         reverse,
         strict: false,
+        ignore_summaries: false,
     };
     let mut got = Vec::new();
     let outcome = query::run(dir, &q, &mut |_, r| {

@@ -55,6 +55,7 @@ fn ids(
         limit: None,
         reverse,
         strict: false,
+        ignore_summaries: false,
     };
     let mut got = Vec::new();
     let outcome = query::run(dir, &q, &mut |_, r| {

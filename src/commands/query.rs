@@ -1,6 +1,6 @@
 //! `actlog query`: matching records, their count (`-c`), or counts by a field.
 
-use super::reading::{self, end_output, finish, output_choice, printer, printing, warn_strangers};
+use super::reading::{self, Printing, end_output, finish, output_choice, printer, warn_strangers};
 use super::stdout;
 use actlog::cli::QueryArgs;
 use actlog::output::print_counts;
@@ -21,6 +21,7 @@ pub fn query(dir: &Path, args: &QueryArgs, now: DateTime<Utc>, quiet: bool) -> R
         limit: args.limit,
         reverse: args.reverse,
         strict: args.filters.strict,
+        ignore_summaries: reading::ignore_summaries(),
     };
     let (format, _, tty) = output_choice(&args.output);
     let mut write_error = None;
@@ -41,7 +42,7 @@ pub fn query(dir: &Path, args: &QueryArgs, now: DateTime<Utc>, quiet: bool) -> R
         outcome
     } else {
         let mut printer = printer(&args.output, true, quiet);
-        let outcome = query::run(dir, &q, &mut printing(&mut printer, &mut write_error))?;
+        let outcome = query::run_to(dir, &q, &mut Printing::new(&mut printer, &mut write_error))?;
         write_error = end_output(printer, write_error);
         outcome
     };

@@ -119,6 +119,46 @@ pub fn printing<'a, W: Write>(
     }
 }
 
+/// [`printing`] as a query's [`actlog::query::Emit`]: stored lines that print unchanged
+/// (`-o json`) may come whole members at a time, unparsed.
+pub struct Printing<'a, W: Write> {
+    printer: &'a mut Printer<W>,
+    error: &'a mut Option<io::Error>,
+}
+
+impl<'a, W: Write> Printing<'a, W> {
+    /// Prints into `printer`; the first write error stops the query and lands in `error`.
+    pub fn new(printer: &'a mut Printer<W>, error: &'a mut Option<io::Error>) -> Self {
+        Printing { printer, error }
+    }
+
+    fn settle(&mut self, written: io::Result<()>) -> ControlFlow<()> {
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                *self.error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl<W: Write> actlog::query::Emit for Printing<'_, W> {
+    fn record(&mut self, line: &[u8], record: &Record) -> ControlFlow<()> {
+        let written = self.printer.record(line, record);
+        self.settle(written)
+    }
+
+    fn takes_lines(&self) -> bool {
+        self.printer.takes_lines()
+    }
+
+    fn lines(&mut self, block: &[u8]) -> ControlFlow<()> {
+        let written = self.printer.lines(block);
+        self.settle(written)
+    }
+}
+
 /// Damage summary on stderr, a write error, and the exit status: 0 something matched,
 /// 1 nothing matched, 2 error (or damage under `--strict`).
 pub fn finish(
@@ -162,4 +202,10 @@ pub fn report_damage(outcome: &Outcome, quiet: bool) {
             outcome.damaged - SHOWN as u64
         );
     }
+}
+
+/// `ACTLOG_IGNORE_SUMMARIES` set (and not `0`): read every gzip member as if its header
+/// had no summary. A debugging aid (answers must not change) and the benchmarks' baseline.
+pub fn ignore_summaries() -> bool {
+    std::env::var_os("ACTLOG_IGNORE_SUMMARIES").is_some_and(|v| !v.is_empty() && v != "0")
 }

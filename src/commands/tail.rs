@@ -49,6 +49,7 @@ pub fn tail(
         limit: Some(args.lines),
         reverse: true,
         strict,
+        ignore_summaries: reading::ignore_summaries(),
     };
     let (outcome, last) = read_past(dir, &q, snapshot)?;
     // Following never pages (as `journalctl -f`): a pager would hold new records back.

@@ -156,6 +156,18 @@ impl<W: Write> Printer<W> {
         self
     }
 
+    /// Whether records print as their stored lines, unchanged, so that stored lines can
+    /// be printed without parsing them ([`Printer::lines`]).
+    pub fn takes_lines(&self) -> bool {
+        self.format == Format::Json && !self.columns.is_chosen()
+    }
+
+    /// Prints stored lines as they are, each ending with a newline (only when
+    /// [`Printer::takes_lines`]: what [`Printer::record`] prints for each).
+    pub fn lines(&mut self, block: &[u8]) -> io::Result<()> {
+        self.out.write_all(block)
+    }
+
     /// Prints one record, given its stored line.
     pub fn record(&mut self, line: &[u8], r: &Record) -> io::Result<()> {
         match self.format {

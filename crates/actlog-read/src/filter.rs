@@ -3,6 +3,7 @@
 
 use actlog_core::number::Decimal;
 use actlog_core::record::{Field, Record, canonical_ip, format_timestamp};
+use actlog_core::summary::{Summary, Values};
 use actlog_core::timeexpr::parse_time;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ipnet::{IpNet, Ipv4Net};
@@ -716,5 +717,102 @@ mod tests {
         for bad in ["[a", "{a,b", "a\\", "[z-a]"] {
             assert!(glob_regex(bad).is_err(), "{bad}");
         }
+    }
+}
+
+/// Member summaries: what a filter can tell from a gzip member's header alone.
+impl Filter {
+    /// Whether a record described by `summary` may match: false only when a value set
+    /// proves that no record of the member satisfies `--user`, `--action` or `--ip`.
+    pub fn summary_may_match(&self, summary: &Summary) -> bool {
+        if summary.valid == 0 {
+            return false;
+        }
+        let users = || match &self.users_folded {
+            Some(folded) => Self::any_value(&summary.users, |v| folded.is_match(v), None),
+            None => Self::any_value(
+                &summary.users,
+                |v| self.users.iter().any(|u| u == v),
+                Some(&self.users),
+            ),
+        };
+        let actions = |re: &Regex| Self::any_value(&summary.actions, |v| re.is_match(v), None);
+        // A Bloom filter can be asked about single addresses only.
+        let single: Option<Vec<String>> = self
+            .ips
+            .iter()
+            .map(|n| (n.prefix_len() == n.max_prefix_len()).then(|| n.addr().to_string()))
+            .collect();
+        let ips = || {
+            let in_nets = |v: &str| {
+                v.parse::<IpAddr>()
+                    .is_ok_and(|ip| self.ips.iter().any(|n| n.contains(&ip)))
+            };
+            Self::any_value(&summary.ips, in_nets, single.as_deref())
+        };
+        (self.users.is_empty() || users())
+            && self.actions.as_ref().is_none_or(actions)
+            && (self.ips.is_empty() || ips())
+    }
+
+    /// How many records described by `summary` match, when the summary alone says: the
+    /// filter's only conditions (besides the time window, which the caller has checked
+    /// holds the whole member) are on one field whose value set is exact.
+    pub fn count_from_summary(&self, summary: &Summary) -> Option<u64> {
+        if !self.wheres.is_empty() || !self.greps.is_empty() {
+            return None;
+        }
+        fn exact(values: &Option<Values>) -> Option<&[(String, u64)]> {
+            values.as_ref().and_then(Values::exact)
+        }
+        let count = |set: &[(String, u64)], keep: &dyn Fn(&str) -> bool| {
+            set.iter().filter(|(v, _)| keep(v)).map(|(_, n)| n).sum()
+        };
+        match (
+            !self.users.is_empty(),
+            self.actions.as_ref(),
+            !self.ips.is_empty(),
+        ) {
+            (false, None, false) => Some(summary.valid),
+            (true, None, false) => {
+                let set = exact(&summary.users)?;
+                Some(match &self.users_folded {
+                    Some(folded) => count(set, &|v| folded.is_match(v)),
+                    None => count(set, &|v| self.users.iter().any(|u| u == v)),
+                })
+            }
+            (false, Some(re), false) => Some(count(exact(&summary.actions)?, &|v| re.is_match(v))),
+            (false, None, true) => Some(count(exact(&summary.ips)?, &|v| {
+                v.parse::<IpAddr>()
+                    .is_ok_and(|ip| self.ips.iter().any(|n| n.contains(&ip)))
+            })),
+            _ => None,
+        }
+    }
+
+    /// Whether some value of a field may satisfy a condition: every value tested when
+    /// the set is exact; the Bloom filter asked for `candidates` when the condition is
+    /// equality with one of them; else (unknown, or a pattern against a Bloom filter) yes.
+    fn any_value(
+        values: &Option<Values>,
+        test: impl Fn(&str) -> bool,
+        candidates: Option<&[String]>,
+    ) -> bool {
+        match values {
+            Some(Values::Exact(set)) => set.iter().any(|(v, _)| test(v)),
+            Some(bloom @ Values::Bloom(_)) => {
+                candidates.is_none_or(|c| c.iter().any(|v| bloom.may_contain(v)))
+            }
+            None => true,
+        }
+    }
+
+    /// Whether the filter's only condition is the time window.
+    pub fn is_window_only(&self) -> bool {
+        self.users.is_empty()
+            && self.actions.is_none()
+            && self.ips.is_empty()
+            && self.wheres.is_empty()
+            && self.greps.is_empty()
     }
 }

@@ -133,6 +133,7 @@ fn oldest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
         limit: None,
         reverse: false,
         strict: false,
+        ignore_summaries: false,
     };
     let mut page = Page::default();
     let mut counts = Occurrences::default();
@@ -188,6 +189,7 @@ fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
             limit: None,
             reverse: false,
             strict: false,
+            ignore_summaries: false,
         };
         let mut counts = Occurrences::default();
         let mut held: VecDeque<Held> = VecDeque::with_capacity(limit + 1);
@@ -232,6 +234,7 @@ fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
         limit: None,
         reverse: true,
         strict: false,
+        ignore_summaries: false,
     };
     // The last record's count of same-id records stored before it is known only once
     // the rest of its day has been read, newest first.

@@ -7,10 +7,14 @@
 //! the readers themselves and only totals cross threads.
 
 use crate::filter::{Filter, FilterError, descend_value, value_text};
-use crate::scan::{Damage, DamageKind, Fork, Loc, ScanOptions, Sink, Snapshot, scan_day_with};
+use crate::scan::{
+    Damage, DamageKind, Fork, Loc, MemberView, Plan, ScanOptions, Sink, Snapshot, lines_forward,
+    scan_day_with,
+};
 use actlog_core::error::Result;
 use actlog_core::layout::list_days;
 use actlog_core::record::{Field, LineError, LiteRecord, Record};
+use actlog_core::summary::{Summary, Values};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -36,6 +40,9 @@ pub struct Query {
     pub reverse: bool,
     /// Validate every line fully (no byte prefilter), so all damage is seen.
     pub strict: bool,
+    /// Read every member as if its header had no summary (see
+    /// [`ScanOptions::ignore_summaries`]).
+    pub ignore_summaries: bool,
 }
 
 /// What a query saw besides its matches.
@@ -74,12 +81,17 @@ pub struct Counts {
 impl Counts {
     /// Counts one value; allocates only for a value not seen before.
     pub fn add(&mut self, value: Option<&str>) {
+        self.add_n(value, 1);
+    }
+
+    /// Counts `n` records of one value.
+    fn add_n(&mut self, value: Option<&str>, n: u64) {
         match value {
-            None => self.missing += 1,
+            None => self.missing += n,
             Some(v) => match self.values.get_mut(v) {
-                Some(n) => *n += 1,
+                Some(count) => *count += n,
                 None => {
-                    self.values.insert(v.to_owned(), 1);
+                    self.values.insert(v.to_owned(), n);
                 }
             },
         }
@@ -143,6 +155,30 @@ impl CountBy {
         Ok(if rest.is_empty() { top } else { None })
     }
 
+    /// Adds the counts of a member's records to `counts` from its summary, when the
+    /// summary has the exact value set of the counted field; false when it does not.
+    fn add_from_summary(&self, summary: &Summary, counts: &mut Counts) -> bool {
+        let (values, every) = match self.path.as_slice() {
+            [f] if f == "username" => (&summary.users, true),
+            [f] if f == "action" => (&summary.actions, true),
+            // Records without an address are counted as missing.
+            [f] if f == "ip_address" => (&summary.ips, false),
+            _ => return false,
+        };
+        let Some(set) = values.as_ref().and_then(Values::exact) else {
+            return false;
+        };
+        let mut total = 0;
+        for (v, n) in set {
+            counts.add_n(Some(v), *n);
+            total += n;
+        }
+        if !every {
+            counts.add_n(None, summary.valid - total);
+        }
+        true
+    }
+
     /// Whether the value is only in a fully parsed record: a field the format does not
     /// define sits among the unknown fields, which the light parse skips.
     fn needs_record(&self) -> bool {
@@ -160,6 +196,7 @@ fn scan_options(query: &Query, member_threads: usize) -> ScanOptions {
         member_threads,
         since,
         until,
+        ignore_summaries: query.ignore_summaries,
     }
 }
 
@@ -171,6 +208,32 @@ enum Mode<'a> {
     CountBy(&'a CountBy),
 }
 
+/// Where a query's matches go.
+pub trait Emit {
+    /// One match: its stored line (without the newline) and its parse. `Break` stops
+    /// the run.
+    fn record(&mut self, line: &[u8], record: &Record) -> ControlFlow<()>;
+    /// Whether matches may come as [`Emit::lines`] instead: stored lines, not parsed.
+    fn takes_lines(&self) -> bool {
+        false
+    }
+    /// Consecutive matches as their stored lines, each ending with a newline (only when
+    /// [`Emit::takes_lines`]): a gzip member whose summary says every line is a valid
+    /// record, with no record condition but a window holding the whole member.
+    fn lines(&mut self, _block: &[u8]) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// A closure taking each match.
+struct EachRecord<'f>(&'f mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>);
+
+impl Emit for EachRecord<'_> {
+    fn record(&mut self, line: &[u8], record: &Record) -> ControlFlow<()> {
+        (self.0)(line, record)
+    }
+}
+
 /// Runs `query` on `dir`, handing each match (stored line, parsed record) to `emit`, which
 /// may stop the run.
 pub fn run(
@@ -178,6 +241,11 @@ pub fn run(
     query: &Query,
     emit: &mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
 ) -> Result<Outcome> {
+    run_to(dir, query, &mut EachRecord(emit))
+}
+
+/// [`run`] into an [`Emit`], which may take whole members' lines unparsed.
+pub fn run_to(dir: &Path, query: &Query, emit: &mut dyn Emit) -> Result<Outcome> {
     let (outcome, _) = execute(dir, query, Source::Dir, Mode::Records, Some(emit))?;
     Ok(outcome)
 }
@@ -194,7 +262,7 @@ pub fn run_snapshot(
         query,
         Source::Snapshot(snapshot),
         Mode::Records,
-        Some(emit),
+        Some(&mut EachRecord(emit)),
     )?;
     Ok(outcome)
 }
@@ -240,14 +308,69 @@ pub fn count_by(dir: &Path, query: &Query, by: &CountBy) -> Result<(Outcome, Cou
     execute(dir, query, Source::Dir, Mode::CountBy(by), None)
 }
 
-type Emit<'e> = &'e mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>;
+type EmitTo<'e> = &'e mut dyn Emit;
+
+/// Takes nothing.
+struct Nowhere;
+
+impl Emit for Nowhere {
+    fn record(&mut self, _: &[u8], _: &Record) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// What a query does with a summarised member (see [`Sink::plan`]); a count the
+/// summary answers is added to `matched` and `counts` here. `raw`: whole members'
+/// lines may be emitted unparsed.
+fn plan_member(
+    query: &Query,
+    mode: Mode<'_>,
+    raw: bool,
+    member: &MemberView<'_>,
+    matched: &mut u64,
+    counts: &mut Counts,
+) -> Plan {
+    let s = member.summary;
+    // A member with damage is read, so that its damage is reported as a full scan would.
+    if s.damaged > 0 {
+        return Plan::Read;
+    }
+    let filter = &query.filter;
+    if !filter.summary_may_match(s) {
+        return Plan::Skip;
+    }
+    // Counts cut by a limit, or by a window inside the member, need the records.
+    if !member.inside || query.limit.is_some() {
+        return Plan::Read;
+    }
+    match mode {
+        Mode::Count => {
+            if let Some(n) = filter.count_from_summary(s) {
+                *matched += n;
+                return Plan::Skip;
+            }
+        }
+        Mode::CountBy(by) => {
+            if filter.is_window_only() && by.add_from_summary(s, counts) {
+                *matched += s.valid;
+                return Plan::Skip;
+            }
+        }
+        Mode::Records => {
+            if raw && filter.is_window_only() && !query.reverse && s.lines == s.valid {
+                return Plan::Whole;
+            }
+        }
+    }
+    Plan::Read
+}
 
 fn execute(
     dir: &Path,
     query: &Query,
     source: Source<'_>,
     mode: Mode<'_>,
-    emit: Option<Emit<'_>>,
+    emit: Option<EmitTo<'_>>,
 ) -> Result<(Outcome, Counts)> {
     // Refuse a bad ACTLOG_THREADS whatever the query, never only on some.
     let threads = actlog_core::threads::threads()?;
@@ -264,17 +387,19 @@ fn execute(
         days.reverse();
     }
     let workers = threads.min(days.len());
-    let mut noop = |_: &[u8], _: &Record| ControlFlow::Continue(());
-    let emit: Emit<'_> = match emit {
+    let mut nowhere = Nowhere;
+    let emit: EmitTo<'_> = match emit {
         Some(e) => e,
-        None => &mut noop,
+        None => &mut nowhere,
     };
+    let raw = matches!(mode, Mode::Records) && emit.takes_lines();
     if query.limit.is_some() || workers < 2 {
         // A limit usually needs only the first days: read them one by one.
         let shared = std::sync::Arc::new(query.clone());
         let mut sink = Direct {
             query,
             mode,
+            raw,
             emit,
             outcome: Outcome::default(),
             counts: Counts::default(),
@@ -288,7 +413,7 @@ fn execute(
         }
         return Ok((sink.outcome, sink.counts));
     }
-    parallel(dir, query, source, &days, workers, mode, emit)
+    parallel(dir, query, source, &days, workers, (mode, raw), emit)
 }
 
 /// What one line is to a query.
@@ -368,7 +493,9 @@ fn key_of(by: &CountBy, checked: &Checked<'_>) -> Option<String> {
 struct Direct<'a, 'e> {
     query: &'a Query,
     mode: Mode<'a>,
-    emit: Emit<'e>,
+    /// Whole members' lines may go to `emit` unparsed.
+    raw: bool,
+    emit: EmitTo<'e>,
     outcome: Outcome,
     counts: Counts,
     /// The query for forks, shared with their threads.
@@ -392,7 +519,7 @@ impl Sink for Direct<'_, '_> {
         match self.mode {
             Mode::Records => {
                 if let Checked::Record(r) = &checked {
-                    (self.emit)(line, r)?;
+                    self.emit.record(line, r)?;
                 }
             }
             Mode::Count => {}
@@ -417,11 +544,32 @@ impl Sink for Direct<'_, '_> {
                 _ => None,
             },
             hits: Vec::new(),
+            block: Vec::new(),
+            block_lines: 0,
             matched: 0,
             counts: Counts::default(),
             keys: Vec::new(),
             damage: Vec::new(),
         }))
+    }
+
+    fn plan(&mut self, member: &MemberView<'_>) -> Plan {
+        plan_member(
+            self.query,
+            self.mode,
+            self.raw,
+            member,
+            &mut self.outcome.matched,
+            &mut self.counts,
+        )
+    }
+
+    fn whole(&mut self, content: &[u8], lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+        if !self.raw {
+            return lines_forward(loc.path, content, loc.offset, self);
+        }
+        self.outcome.matched += lines;
+        self.emit.lines(content)
     }
 
     fn join(&mut self, forked: Box<dyn std::any::Any + Send>) -> ControlFlow<()> {
@@ -451,9 +599,13 @@ impl Sink for Direct<'_, '_> {
                 self.outcome.matched += work.matched;
             }
         }
+        if work.block_lines > 0 {
+            self.outcome.matched += work.block_lines;
+            self.emit.lines(&work.block)?;
+        }
         for (line, record) in work.hits {
             self.outcome.matched += 1;
-            (self.emit)(&line, &record)?;
+            self.emit.record(&line, &record)?;
             if self.query.limit.is_some_and(|n| self.outcome.matched >= n) {
                 return ControlFlow::Break(());
             }
@@ -472,6 +624,9 @@ struct MemberWork {
     records: bool,
     count_by: Option<CountBy>,
     hits: Vec<(Vec<u8>, Record)>,
+    /// A whole member's lines, unparsed ([`Sink::whole`]), and how many.
+    block: Vec<u8>,
+    block_lines: u64,
     matched: u64,
     counts: Counts,
     /// With a limit, each match's `--count-by` value in order, for the caller to cut.
@@ -517,6 +672,13 @@ impl Sink for MemberWork {
     fn damage(&mut self, damage: Damage) {
         self.damage.push(damage);
     }
+
+    fn whole(&mut self, content: &[u8], lines: u64, _: Loc<'_>) -> ControlFlow<()> {
+        // Only planned for a raw query (see `plan_member`).
+        self.block = content.to_vec();
+        self.block_lines = lines;
+        ControlFlow::Continue(())
+    }
 }
 
 impl Fork for MemberWork {
@@ -554,6 +716,8 @@ impl Sink for Matcher<'_> {
 
 enum Msg {
     Hits(Vec<(Vec<u8>, Record)>),
+    /// A whole member's stored lines and how many.
+    Block(Vec<u8>, u64),
     Damage(Damage),
     Done(Result<(u64, Counts)>),
 }
@@ -564,8 +728,8 @@ fn parallel(
     source: Source<'_>,
     days: &[NaiveDate],
     workers: usize,
-    mode: Mode<'_>,
-    emit: Emit<'_>,
+    (mode, raw): (Mode<'_>, bool),
+    emit: EmitTo<'_>,
 ) -> Result<(Outcome, Counts)> {
     let (senders, receivers): (Vec<_>, Vec<_>) = days
         .iter()
@@ -587,6 +751,7 @@ fn parallel(
                 source,
                 days,
                 mode,
+                raw,
                 next: &next,
                 senders: &senders,
             };
@@ -606,6 +771,7 @@ struct DayReader<'a> {
     source: Source<'a>,
     days: &'a [NaiveDate],
     mode: Mode<'a>,
+    raw: bool,
     /// The index of the next day to read, shared by the threads.
     next: &'a AtomicUsize,
     /// Each day's sender, taken by the thread that reads the day.
@@ -630,6 +796,7 @@ impl DayReader<'_> {
                 tx: &tx,
                 query: self.query,
                 mode: self.mode,
+                raw: self.raw,
                 chunk: Vec::new(),
                 bytes: 0,
                 matched: 0,
@@ -658,7 +825,7 @@ fn consume(
     receivers: Vec<Receiver<Msg>>,
     outcome: &mut Outcome,
     counts: &mut Counts,
-    emit: Emit<'_>,
+    emit: EmitTo<'_>,
 ) -> Result<()> {
     for rx in &receivers {
         for msg in rx.iter() {
@@ -666,9 +833,15 @@ fn consume(
                 Msg::Hits(hits) => {
                     for (line, record) in hits {
                         outcome.matched += 1;
-                        if emit(&line, &record).is_break() {
+                        if emit.record(&line, &record).is_break() {
                             return Ok(());
                         }
+                    }
+                }
+                Msg::Block(block, lines) => {
+                    outcome.matched += lines;
+                    if emit.lines(&block).is_break() {
+                        return Ok(());
                     }
                 }
                 Msg::Damage(d) => outcome.add_damage(d),
@@ -689,6 +862,7 @@ struct Worker<'a> {
     tx: &'a SyncSender<Msg>,
     query: &'a Query,
     mode: Mode<'a>,
+    raw: bool,
     chunk: Vec<(Vec<u8>, Record)>,
     bytes: usize,
     /// Matches counted here (in the count modes).
@@ -744,6 +918,29 @@ impl Sink for Worker<'_> {
 
     fn damage(&mut self, damage: Damage) {
         let _ = self.send_damage(damage);
+    }
+
+    fn plan(&mut self, member: &MemberView<'_>) -> Plan {
+        plan_member(
+            self.query,
+            self.mode,
+            self.raw,
+            member,
+            &mut self.matched,
+            &mut self.counts,
+        )
+    }
+
+    fn whole(&mut self, content: &[u8], lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+        if !self.raw {
+            return lines_forward(loc.path, content, loc.offset, self);
+        }
+        // After the matches before it, keeping the order of records.
+        self.flush()?;
+        match self.tx.send(Msg::Block(content.to_vec(), lines)) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
     }
 }
 

@@ -46,9 +46,20 @@ impl Lines {
         self.next_offset
     }
 
-    /// Moves past `bytes` of the stream that are not fed (members skipped unread).
-    pub(crate) fn skip(&mut self, bytes: u64) {
+    /// Moves past `bytes` of the stream that are not fed (members skipped unread, or
+    /// handed over whole), which hold `lines` whole lines; numbering stops when that is
+    /// not known.
+    pub(crate) fn skip(&mut self, bytes: u64, lines: Option<u64>) {
         self.next_offset += bytes;
+        match lines {
+            Some(n) => self.next_line += n,
+            None => self.numbered = false,
+        }
+    }
+
+    /// The number of the next line, when lines are numbered.
+    pub(crate) fn next_line(&self) -> Option<u64> {
+        self.numbered.then_some(self.next_line)
     }
 
     /// Where the next byte fed is in the stream.

@@ -5,6 +5,7 @@
 use actlog_core::error::{Error, Result};
 use actlog_core::gzmeta::{self, Covers};
 use actlog_core::layout::{FileKind, file_name};
+use actlog_core::summary::Summary;
 use chrono::{DateTime, NaiveDate, Utc};
 use memchr::{memchr, memrchr};
 use std::fs::File;
@@ -170,6 +171,41 @@ pub trait Sink {
     fn join(&mut self, _forked: Box<dyn std::any::Any + Send>) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+    /// What to do with a member whose header summarises it, decided before it is
+    /// inflated, in member order (a sink that answers from the summary takes its
+    /// counts here and returns [`Plan::Skip`]).
+    fn plan(&mut self, _member: &MemberView<'_>) -> Plan {
+        Plan::Read
+    }
+    /// A member planned [`Plan::Whole`]: all of its content, `lines` lines each ending
+    /// with a newline and each a valid record (its summary says so and the line count
+    /// was checked); `loc` is where its first line is.
+    fn whole(&mut self, content: &[u8], lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+        let _ = lines;
+        lines_forward(loc.path, content, loc.offset, self)
+    }
+}
+
+/// What a sink wants done with a summarised member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Inflate it and hand over its lines one by one.
+    Read,
+    /// Do not inflate it: nothing in it is wanted, or the sink took its answer from the
+    /// summary. Only for members without damage, so no damage report is lost.
+    Skip,
+    /// Inflate it and hand over its content in one piece ([`Sink::whole`]).
+    Whole,
+}
+
+/// A member as its header describes it, for [`Sink::plan`].
+#[derive(Debug, Clone, Copy)]
+pub struct MemberView<'a> {
+    /// Its summary.
+    pub summary: &'a Summary,
+    /// Whether every record in it lies inside the scan's `since..until`, so that the
+    /// window cuts none of it.
+    pub inside: bool,
 }
 
 /// A [`Sink`] working on one member on another thread.
@@ -191,6 +227,9 @@ pub struct ScanOptions {
     pub since: Option<DateTime<Utc>>,
     /// Only records before this are wanted.
     pub until: Option<DateTime<Utc>>,
+    /// Read every member as if its header had no summary (`ACTLOG_IGNORE_SUMMARIES`, a
+    /// debugging aid and the benchmarks' baseline).
+    pub ignore_summaries: bool,
 }
 
 /// Reads one day: forwards, `.gz` then plain; backwards, exactly the reverse. A `.gz`
@@ -336,9 +375,12 @@ pub fn scan_files(
         .as_ref()
         .and_then(|g| gzmeta::member_index(g).ok().flatten())
         .filter(|m| !m.is_empty());
-    let aligned = index
-        .as_ref()
-        .is_some_and(|m| m.iter().all(|m| m.bounds.is_some()));
+    // A summarised member holds whole lines even when it has no time range (no valid
+    // record).
+    let aligned = index.as_ref().is_some_and(|m| {
+        m.iter()
+            .all(|m| m.bounds.is_some() || (m.summary.is_some() && !opts.ignore_summaries))
+    });
     let opened = Opened {
         plain_path: dir.join(file_name(day, FileKind::Plain)),
         gz_path: dir.join(file_name(day, FileKind::Gzip)),
@@ -385,15 +427,14 @@ fn scan_forward(day: Opened, opts: &ScanOptions, sink: &mut dyn Sink) -> Result<
             Some(members) => {
                 covers.extend(members.iter().filter_map(|m| m.covers));
                 let wanted = if aligned {
-                    select(&gz_path, &gz, members, opts)?
+                    select(&gz_path, &gz, members, opts, sink)?
                 } else {
-                    members.iter().map(|m| (m.clone(), 0)).collect()
+                    members.iter().map(Wanted::every).collect()
                 };
-                let numbered = wanted.len() == members.len();
                 if aligned && threads > 1 && sink.fork().is_some() {
                     read_members_forked(&gz_path, &gz, members, &wanted, threads, sink)?
                 } else {
-                    read_gz_members(&gz_path, &gz, &wanted, numbered, threads, sink)?
+                    read_gz_members(&gz_path, &gz, &wanted, threads, sink)?
                 }
             }
             None => read_gz(&gz_path, gz, &mut covers, sink)?,
@@ -520,32 +561,95 @@ fn member_isize(file: &File, m: &gzmeta::Member) -> io::Result<u64> {
     Ok(u64::from(u32::from_le_bytes(trailer)))
 }
 
-/// The members that may hold records in the window, each with the decompressed bytes of
-/// the skipped members just before it.
+/// A member to inflate, and what was passed over just before it.
+#[derive(Debug, Clone)]
+struct Wanted {
+    member: gzmeta::Member,
+    /// Decompressed bytes of the members skipped just before it.
+    gap: u64,
+    /// Lines in those members, when each summary says.
+    gap_lines: Option<u64>,
+    /// Its content goes to the sink whole ([`Plan::Whole`]).
+    whole: bool,
+}
+
+impl Wanted {
+    /// A member read as it comes, nothing skipped before it.
+    fn every(m: &gzmeta::Member) -> Wanted {
+        Wanted {
+            member: m.clone(),
+            gap: 0,
+            gap_lines: Some(0),
+            whole: false,
+        }
+    }
+}
+
+/// The members that may hold records in the window and that the sink wants inflated
+/// (asking it about each summarised member), each with what was skipped before it.
 fn select(
     path: &Path,
     file: &File,
     members: &[gzmeta::Member],
     opts: &ScanOptions,
-) -> Result<Vec<(gzmeta::Member, u64)>> {
+    sink: &mut dyn Sink,
+) -> Result<Vec<Wanted>> {
     let since = opts.since.map(|t| t.timestamp_millis());
     // Bounds are whole milliseconds rounded down: a record just before `until` in the
     // same millisecond is never skipped.
     let until = opts.until.map(|t| t.timestamp_millis());
     let mut wanted = Vec::with_capacity(members.len());
-    let mut gap = 0u64;
+    let (mut gap, mut gap_lines) = (0u64, Some(0u64));
     for m in members {
         let outside = m.bounds.is_some_and(|b| {
             since.is_some_and(|s| b.last_ms < s) || until.is_some_and(|u| b.first_ms > u)
         });
-        if outside {
+        let summary = m.summary.as_deref().filter(|_| !opts.ignore_summaries);
+        let plan = match summary {
+            _ if outside => Plan::Skip,
+            Some(summary) => sink.plan(&MemberView {
+                summary,
+                inside: inside(m.bounds, opts),
+            }),
+            None => Plan::Read,
+        };
+        if plan == Plan::Skip {
             gap += member_isize(file, m).map_err(|e| Error::io(path, "read", e))?;
+            gap_lines = gap_lines.zip(summary).map(|(n, s)| n + s.lines);
         } else {
-            wanted.push((m.clone(), gap));
-            gap = 0;
+            wanted.push(Wanted {
+                member: m.clone(),
+                gap,
+                gap_lines,
+                whole: plan == Plan::Whole,
+            });
+            (gap, gap_lines) = (0, Some(0));
         }
     }
     Ok(wanted)
+}
+
+/// Whether every record of a member with time range `bounds` lies in the scan's window
+/// (records fall in it when `since <= t < until`).
+fn inside(bounds: Option<gzmeta::TimeBounds>, opts: &ScanOptions) -> bool {
+    let Some(b) = bounds else {
+        // No valid record at all.
+        return true;
+    };
+    let at = DateTime::<Utc>::from_timestamp_millis;
+    opts.since
+        .is_none_or(|s| at(b.first_ms).is_some_and(|t| t >= s))
+        && opts
+            .until
+            .is_none_or(|u| at(b.last_ms).is_some_and(|t| t < u))
+}
+
+/// Whether a member's content may go to its sink whole: ending with a newline and
+/// holding the number of lines its summary says.
+fn whole_as_said(content: &[u8], member: &gzmeta::Member) -> Option<u64> {
+    let lines = member.summary.as_ref()?.lines;
+    let ends = content.last().is_none_or(|&b| b == b'\n');
+    (ends && memchr::memchr_iter(b'\n', content).count() as u64 == lines).then_some(lines)
 }
 
 /// Reads whole-line members from the last wanted one to the first.
@@ -557,8 +661,8 @@ fn read_members_backward(
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
     let starts = member_starts(path, file, members)?;
-    let wanted = select(path, file, members, opts)?;
-    for (m, _) in wanted.iter().rev() {
+    let wanted = select(path, file, members, opts, sink)?;
+    for Wanted { member: m, .. } in wanted.iter().rev() {
         let base = starts.get(&m.offset).copied().unwrap_or(0);
         match inflate_whole(file, m) {
             Ok(content) => {
@@ -756,8 +860,7 @@ fn read_gz(
 fn read_gz_members(
     path: &Path,
     file: &File,
-    members: &[(gzmeta::Member, u64)],
-    numbered: bool,
+    members: &[Wanted],
     threads: usize,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
@@ -765,8 +868,7 @@ fn read_gz_members(
         return feed_members(
             path,
             members,
-            numbered,
-            &mut |i| inflate_whole(file, &members[i].0),
+            &mut |i| inflate_whole(file, &members[i].member),
             sink,
         );
     }
@@ -775,7 +877,7 @@ fn read_gz_members(
             .map(|t| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, MemberError>>(2);
                 s.spawn(move || {
-                    for (m, _) in members.iter().skip(t).step_by(threads) {
+                    for Wanted { member: m, .. } in members.iter().skip(t).step_by(threads) {
                         let inflated = inflate_whole(file, m);
                         let failed = inflated.is_err();
                         // A closed channel means the reader stopped.
@@ -795,23 +897,40 @@ fn read_gz_members(
             })
         };
         // Returning drops the receivers, which stops the helpers.
-        feed_members(path, members, numbered, &mut next, sink)
+        feed_members(path, members, &mut next, sink)
     })
 }
 
 /// The loop of [`read_gz_members`]: `content(i)` gives member `i` inflated.
 fn feed_members(
     path: &Path,
-    members: &[(gzmeta::Member, u64)],
-    numbered: bool,
+    members: &[Wanted],
     content: &mut dyn FnMut(usize) -> Result<Vec<u8>, MemberError>,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
-    let mut lines = Lines::new(0, numbered);
-    for (i, (member, gap)) in members.iter().enumerate() {
-        lines.skip(*gap);
+    let mut lines = Lines::new(0, true);
+    for (i, want) in members.iter().enumerate() {
+        let member = &want.member;
+        lines.skip(want.gap, want.gap_lines);
         let failure = match content(i) {
             Ok(content) => {
+                let whole = want
+                    .whole
+                    .then(|| whole_as_said(&content, member))
+                    .flatten()
+                    .filter(|_| !lines.has_partial());
+                if let Some(n) = whole {
+                    let loc = Loc {
+                        path,
+                        line: lines.next_line(),
+                        offset: lines.line_start(),
+                    };
+                    if sink.whole(&content, n, loc).is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    lines.skip(content.len() as u64, Some(n));
+                    continue;
+                }
                 let flow = lines.feed(&content, &mut |piece, line, offset| {
                     line_piece(path, sink, piece, line, offset)
                 });
@@ -848,7 +967,7 @@ fn read_members_forked(
     path: &Path,
     file: &File,
     all: &[gzmeta::Member],
-    wanted: &[(gzmeta::Member, u64)],
+    wanted: &[Wanted],
     threads: usize,
     sink: &mut dyn Sink,
 ) -> Result<ControlFlow<()>> {
@@ -864,8 +983,7 @@ fn read_members_forked(
             return feed_members(
                 path,
                 wanted,
-                false,
-                &mut |i| inflate_whole(file, &wanted[i].0),
+                &mut |i| inflate_whole(file, &wanted[i].member),
                 sink,
             );
         };
@@ -912,7 +1030,7 @@ fn read_members_forked(
 struct Helper<'a> {
     path: &'a Path,
     file: &'a File,
-    wanted: &'a [(gzmeta::Member, u64)],
+    wanted: &'a [Wanted],
     /// Each member's first line's offset in the decompressed stream.
     starts: &'a std::collections::HashMap<u64, u64>,
     /// Where a helper that cannot read the file leaves its error before it stops.
@@ -929,11 +1047,23 @@ impl Helper<'_> {
     ) {
         let (mut compressed, mut content) = (Vec::new(), Vec::new());
         for (i, mut fork) in tasks {
-            let m = &self.wanted[i].0;
+            let want = &self.wanted[i];
+            let m = &want.member;
             let base = self.starts.get(&m.offset).copied().unwrap_or(0);
             match inflate_member_into(self.file, m, &mut compressed, &mut content) {
                 Ok(()) => {
-                    let _ = lines_forward(self.path, &content, base, fork.as_mut());
+                    let whole = want.whole.then(|| whole_as_said(&content, m)).flatten();
+                    let _ = match whole {
+                        Some(n) => {
+                            let loc = Loc {
+                                path: self.path,
+                                line: None,
+                                offset: base,
+                            };
+                            fork.whole(&content, n, loc)
+                        }
+                        None => lines_forward(self.path, &content, base, fork.as_mut()),
+                    };
                 }
                 Err(MemberError::Read(e)) => {
                     if let Ok(mut slot) = self.read_error.lock() {
@@ -956,7 +1086,12 @@ impl Helper<'_> {
 
 /// Hands out the whole lines of `content` (starting at `base` in the decompressed
 /// stream) in order; a line over [`MAX_LINE`] is reported, a missing last newline too.
-fn lines_forward(path: &Path, content: &[u8], base: u64, sink: &mut dyn Sink) -> ControlFlow<()> {
+pub(crate) fn lines_forward<S: Sink + ?Sized>(
+    path: &Path,
+    content: &[u8],
+    base: u64,
+    sink: &mut S,
+) -> ControlFlow<()> {
     let mut start = 0;
     while start < content.len() {
         let Some(len) = memchr(b'\n', &content[start..]) else {
