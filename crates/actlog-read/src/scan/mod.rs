@@ -375,12 +375,13 @@ pub fn scan_files(
         .as_ref()
         .and_then(|g| gzmeta::member_index(g).ok().flatten())
         .filter(|m| !m.is_empty());
-    // A summarised member holds whole lines even when it has no time range (no valid
-    // record).
-    let aligned = index.as_ref().is_some_and(|m| {
-        m.iter()
-            .all(|m| m.bounds.is_some() || (m.summary.is_some() && !opts.ignore_summaries))
-    });
+    // Only time ranges make a file aligned, summaries or not: a summarised member with no
+    // valid record has none, and so its file is read whole, the same with summaries used
+    // or ignored (damage in members a window skips would otherwise go unreported in one
+    // case only).
+    let aligned = index
+        .as_ref()
+        .is_some_and(|m| m.iter().all(|m| m.bounds.is_some()));
     let opened = Opened {
         plain_path: dir.join(file_name(day, FileKind::Plain)),
         gz_path: dir.join(file_name(day, FileKind::Gzip)),
