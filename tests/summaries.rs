@@ -148,7 +148,7 @@ fn random_args(rng: &mut fastrand::Rng) -> Vec<String> {
         args.push("--since".into());
         args.push(format!(
             "2026-11-0{} {:02}:{:02}",
-            rng.u8(1..4),
+            rng.u8(1..7),
             rng.u8(0..24),
             rng.u8(0..60)
         ));
@@ -157,7 +157,7 @@ fn random_args(rng: &mut fastrand::Rng) -> Vec<String> {
         args.push("--until".into());
         args.push(format!(
             "2026-11-0{} {:02}:{:02}",
-            rng.u8(2..5),
+            rng.u8(2..8),
             rng.u8(0..24),
             rng.u8(0..60)
         ));
@@ -232,6 +232,26 @@ fn every_answer_is_the_same_with_summaries_used_and_ignored() {
         for day in ["2026-11-01", "2026-11-02", "2026-11-03"] {
             write_day(dir.path(), day, &mut rng, many);
         }
+        // `cat a.gz b.gz` of two days actlog wrote (the index still tiles the file),
+        // and the same bytes behind one member written by plain gzip (no index).
+        let other = tempfile::tempdir().unwrap();
+        write_day(other.path(), "2026-11-05", &mut rng, many);
+        write_day(dir.path(), "2026-11-05", &mut rng, many);
+        let name = "activity-2026-11-05.json.gz";
+        let mut joined = std::fs::read(dir.path().join(name)).unwrap();
+        joined.extend(std::fs::read(other.path().join(name)).unwrap());
+        std::fs::write(dir.path().join(name), &joined).unwrap();
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(&joined[..]),
+            &mut text,
+        )
+        .unwrap();
+        let mut plain_gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut plain_gzip, &text).unwrap();
+        let mut mixed = plain_gzip.finish().unwrap();
+        mixed.extend(std::fs::read(other.path().join(name)).unwrap());
+        std::fs::write(dir.path().join("activity-2026-11-06.json.gz"), mixed).unwrap();
         // A plain day too: summaries never apply to it.
         let mut plain = String::new();
         for _ in 0..30 {
