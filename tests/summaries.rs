@@ -332,3 +332,83 @@ fn counts_come_from_headers_without_inflating() {
         String::from_utf8_lossy(&ignored.stderr)
     );
 }
+
+/// The checks a reader makes cheaply (docs/FORMAT.md): a summary whose counts do not add
+/// up is not believed, and a member written out whole must hold the number of lines its
+/// summary says, or it is read line by line.
+#[test]
+fn summaries_that_fail_the_cheap_checks_are_not_believed() {
+    use actlog::summary::{Summary, Values};
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut data = String::new();
+    while data.lines().count() < 20 {
+        let l = line(&mut rng, "2026-11-01", false, false);
+        if actlog::record::LiteRecord::parse(l.as_bytes()).is_some() {
+            data += &l;
+            data.push('\n');
+        }
+    }
+    let (truth, bounds) = Summary::of_lines(data.as_bytes());
+    let lies: Vec<(&str, Summary)> = vec![
+        (
+            "lines != valid + damaged",
+            Summary {
+                valid: 25,
+                ..truth.clone()
+            },
+        ),
+        (
+            "usernames count fewer records than are valid",
+            Summary {
+                users: Some(Values::Exact(vec![("alice".into(), 1)])),
+                ..truth.clone()
+            },
+        ),
+        (
+            "a line more than the member holds, consistently",
+            Summary {
+                lines: 21,
+                valid: 21,
+                users: None,
+                actions: None,
+                ips: None,
+                ..truth.clone()
+            },
+        ),
+    ];
+    let expected_json = data.clone();
+    for (what, lie) in lies {
+        let dir = tempfile::tempdir().unwrap();
+        let member = gzmeta::encode_member_with(
+            data.as_bytes(),
+            flate2::Compression::fast(),
+            None,
+            bounds,
+            Some(&lie),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("activity-2026-11-01.json.gz"), member).unwrap();
+        let json: Vec<String> = ["query", "-o", "json"].map(String::from).to_vec();
+        let out = run(dir.path(), &json, false);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected_json,
+            "{what}: -o json"
+        );
+        if what.starts_with("a line more") {
+            // Consistent in itself: only `actlog verify` can tell (it inflates).
+            continue;
+        }
+        let count: Vec<String> = ["query", "-c"].map(String::from).to_vec();
+        let out = run(dir.path(), &count, false);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "20\n", "{what}: -c");
+        let by: Vec<String> = ["query", "--count-by", "username", "-o", "json"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            run(dir.path(), &by, false).stdout,
+            run(dir.path(), &by, true).stdout,
+            "{what}: --count-by"
+        );
+    }
+}
