@@ -190,6 +190,7 @@ pub fn day_files(data: &[u8], scratch: &Path) {
                 reverse,
                 limit: Some(3),
                 strict: false,
+                ignore_summaries: false,
             });
         }
     }
