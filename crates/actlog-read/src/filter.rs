@@ -631,95 +631,6 @@ impl Where {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(s: &str) -> Decimal {
-        Decimal::parse(s).unwrap_or_else(|| panic!("{s} is a number"))
-    }
-
-    #[test]
-    fn decimals_compare_exactly_past_f64_precision() {
-        let ascending = [
-            "-1e400",
-            "-18446744073709551616",
-            "-18446744073709551615",
-            "-2.25",
-            "-0.0000000000000000000001",
-            "0",
-            "0.1",
-            "0.10000000000000000000000000001",
-            "1",
-            "9007199254740992",
-            "9007199254740993",
-            "100000000000000000000",
-            "100000000000000000001",
-            "1e400",
-        ];
-        for (i, a) in ascending.iter().enumerate() {
-            for (j, b) in ascending.iter().enumerate() {
-                assert_eq!(d(a).cmp(&d(b)), i.cmp(&j), "{a} vs {b}");
-            }
-        }
-        for (a, b) in [
-            ("1", "1.0"),
-            ("1.50", "1.5"),
-            ("1e2", "100"),
-            ("100E-2", "1"),
-            ("007", "7"),
-            ("-0", "0"),
-            ("0.000", "+0"),
-            (".5", "0.5"),
-            ("5.", "5"),
-        ] {
-            assert_eq!(d(a), d(b), "{a} = {b}");
-        }
-        for not in [
-            "",
-            "-",
-            "+",
-            ".",
-            "e5",
-            "1e",
-            "1e+",
-            "0x10",
-            "inf",
-            "NaN",
-            "1,5",
-            "1 ",
-            "١٢",
-            "1e1234567890123456789",
-        ] {
-            assert!(Decimal::parse(not).is_none(), "{not:?}");
-        }
-    }
-
-    #[test]
-    fn globs_translate_to_character_regexes() {
-        let m = |g: &str, s: &str| {
-            let re =
-                Regex::new(&format!(r"\A(?s:{})\z", glob_regex(g).expect("glob"))).expect("regex");
-            re.is_match(s)
-        };
-        assert!(m("caf?.order", "café.order"));
-        assert!(!m("caf?.order", "caf.order"));
-        assert!(m("[]]x", "]x"));
-        assert!(m("[!]]x", "ax"));
-        assert!(m("[a-]", "-"));
-        assert!(m("[&&~]", "~"));
-        assert!(m("a{b,{c,d}}e", "ade"));
-        assert!(m("a,b}", "a,b}"));
-        assert!(m("*", "line\nbreak"));
-        assert!(m(r"\{x\}", "{x}"));
-        assert!(m(".+()|^$", ".+()|^$"));
-        assert!(!m(".+", "ab"));
-        for bad in ["[a", "{a,b", "a\\", "[z-a]"] {
-            assert!(glob_regex(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 /// Member summaries: what a filter can tell from a gzip member's header alone.
 impl Filter {
     /// Whether a record described by `summary` may match: false only when a value set
@@ -814,5 +725,94 @@ impl Filter {
             && self.ips.is_empty()
             && self.wheres.is_empty()
             && self.greps.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::parse(s).unwrap_or_else(|| panic!("{s} is a number"))
+    }
+
+    #[test]
+    fn decimals_compare_exactly_past_f64_precision() {
+        let ascending = [
+            "-1e400",
+            "-18446744073709551616",
+            "-18446744073709551615",
+            "-2.25",
+            "-0.0000000000000000000001",
+            "0",
+            "0.1",
+            "0.10000000000000000000000000001",
+            "1",
+            "9007199254740992",
+            "9007199254740993",
+            "100000000000000000000",
+            "100000000000000000001",
+            "1e400",
+        ];
+        for (i, a) in ascending.iter().enumerate() {
+            for (j, b) in ascending.iter().enumerate() {
+                assert_eq!(d(a).cmp(&d(b)), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+        for (a, b) in [
+            ("1", "1.0"),
+            ("1.50", "1.5"),
+            ("1e2", "100"),
+            ("100E-2", "1"),
+            ("007", "7"),
+            ("-0", "0"),
+            ("0.000", "+0"),
+            (".5", "0.5"),
+            ("5.", "5"),
+        ] {
+            assert_eq!(d(a), d(b), "{a} = {b}");
+        }
+        for not in [
+            "",
+            "-",
+            "+",
+            ".",
+            "e5",
+            "1e",
+            "1e+",
+            "0x10",
+            "inf",
+            "NaN",
+            "1,5",
+            "1 ",
+            "١٢",
+            "1e1234567890123456789",
+        ] {
+            assert!(Decimal::parse(not).is_none(), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn globs_translate_to_character_regexes() {
+        let m = |g: &str, s: &str| {
+            let re =
+                Regex::new(&format!(r"\A(?s:{})\z", glob_regex(g).expect("glob"))).expect("regex");
+            re.is_match(s)
+        };
+        assert!(m("caf?.order", "café.order"));
+        assert!(!m("caf?.order", "caf.order"));
+        assert!(m("[]]x", "]x"));
+        assert!(m("[!]]x", "ax"));
+        assert!(m("[a-]", "-"));
+        assert!(m("[&&~]", "~"));
+        assert!(m("a{b,{c,d}}e", "ade"));
+        assert!(m("a,b}", "a,b}"));
+        assert!(m("*", "line\nbreak"));
+        assert!(m(r"\{x\}", "{x}"));
+        assert!(m(".+()|^$", ".+()|^$"));
+        assert!(!m(".+", "ab"));
+        for bad in ["[a", "{a,b", "a\\", "[z-a]"] {
+            assert!(glob_regex(bad).is_err(), "{bad}");
+        }
     }
 }
