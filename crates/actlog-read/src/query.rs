@@ -564,12 +564,12 @@ impl Sink for Direct<'_, '_> {
         )
     }
 
-    fn whole(&mut self, content: &[u8], lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+    fn whole(&mut self, content: Vec<u8>, lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
         if !self.raw {
-            return lines_forward(loc.path, content, loc.offset, self);
+            return lines_forward(loc.path, &content, loc.offset, self);
         }
         self.outcome.matched += lines;
-        self.emit.lines(content)
+        self.emit.lines(&content)
     }
 
     fn join(&mut self, forked: Box<dyn std::any::Any + Send>) -> ControlFlow<()> {
@@ -673,9 +673,9 @@ impl Sink for MemberWork {
         self.damage.push(damage);
     }
 
-    fn whole(&mut self, content: &[u8], lines: u64, _: Loc<'_>) -> ControlFlow<()> {
+    fn whole(&mut self, content: Vec<u8>, lines: u64, _: Loc<'_>) -> ControlFlow<()> {
         // Only planned for a raw query (see `plan_member`).
-        self.block = content.to_vec();
+        self.block = content;
         self.block_lines = lines;
         ControlFlow::Continue(())
     }
@@ -931,13 +931,13 @@ impl Sink for Worker<'_> {
         )
     }
 
-    fn whole(&mut self, content: &[u8], lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+    fn whole(&mut self, content: Vec<u8>, lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
         if !self.raw {
-            return lines_forward(loc.path, content, loc.offset, self);
+            return lines_forward(loc.path, &content, loc.offset, self);
         }
         // After the matches before it, keeping the order of records.
         self.flush()?;
-        match self.tx.send(Msg::Block(content.to_vec(), lines)) {
+        match self.tx.send(Msg::Block(content, lines)) {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         }

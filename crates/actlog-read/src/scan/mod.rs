@@ -179,10 +179,11 @@ pub trait Sink {
     }
     /// A member planned [`Plan::Whole`]: all of its content, `lines` lines each ending
     /// with a newline and each a valid record (its summary says so and the line count
-    /// was checked); `loc` is where its first line is.
-    fn whole(&mut self, content: &[u8], lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+    /// was checked); `loc` is where its first line is. Given owned, so that it can be
+    /// passed on without a copy.
+    fn whole(&mut self, content: Vec<u8>, lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
         let _ = lines;
-        lines_forward(loc.path, content, loc.offset, self)
+        lines_forward(loc.path, &content, loc.offset, self)
     }
 }
 
@@ -926,10 +927,11 @@ fn feed_members(
                         line: lines.next_line(),
                         offset: lines.line_start(),
                     };
-                    if sink.whole(&content, n, loc).is_break() {
+                    let len = content.len() as u64;
+                    if sink.whole(content, n, loc).is_break() {
                         return Ok(ControlFlow::Break(()));
                     }
-                    lines.skip(content.len() as u64, Some(n));
+                    lines.skip(len, Some(n));
                     continue;
                 }
                 let flow = lines.feed(&content, &mut |piece, line, offset| {
@@ -1061,7 +1063,8 @@ impl Helper<'_> {
                                 line: None,
                                 offset: base,
                             };
-                            fork.whole(&content, n, loc)
+                            // Handed over; the next member inflates into a new buffer.
+                            fork.whole(std::mem::take(&mut content), n, loc)
                         }
                         None => lines_forward(self.path, &content, base, fork.as_mut()),
                     };
