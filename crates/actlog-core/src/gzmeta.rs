@@ -24,14 +24,7 @@ pub const SIZE_ID: [u8; 2] = *b"AS";
 /// that hold whole lines, so a reader may skip such a member or read it alone.
 pub const TIME_ID: [u8; 2] = *b"AT";
 
-/// Earliest and latest record timestamp of a member, in milliseconds since 1970.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeBounds {
-    /// Earliest.
-    pub first_ms: i64,
-    /// Latest.
-    pub last_ms: i64,
-}
+pub use crate::summary::TimeBounds;
 
 /// Longest head of a plain file that identifies it.
 pub const HEAD_LEN: u64 = 4096;
@@ -61,7 +54,7 @@ pub fn encode_extra(covers: &Covers) -> Vec<u8> {
 
 /// Finds the `AL` subfield in a gzip extra field; `None` when absent or malformed.
 pub fn decode_extra(extra: &[u8]) -> Option<Covers> {
-    serde_json::from_slice(subfield(extra, SUBFIELD_ID)?).ok()
+    serde_json::from_slice(crate::extra::subfield(extra, SUBFIELD_ID)?).ok()
 }
 
 /// Compresses `data` into one complete gzip member whose header records the member's
@@ -166,14 +159,14 @@ pub fn member_index(file: &std::fs::File) -> std::io::Result<Option<Vec<Member>>
         if file.read_exact_at(&mut extra, offset + 12).is_err() {
             return Ok(None);
         }
-        let Some(size) = subfield(&extra, SIZE_ID).filter(|b| b.len() == 4) else {
+        let Some(size) = crate::extra::subfield(&extra, SIZE_ID).filter(|b| b.len() == 4) else {
             return Ok(None);
         };
         let size = u64::from(u32::from_le_bytes([size[0], size[1], size[2], size[3]]));
         if size < 12 + xlen + 8 || offset + size > len {
             return Ok(None);
         }
-        let bounds = subfield(&extra, TIME_ID)
+        let bounds = crate::extra::subfield(&extra, TIME_ID)
             .filter(|b| b.len() == 16)
             .map(|b| {
                 let num = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
@@ -205,21 +198,7 @@ pub fn first_member_indexed(file: &std::fs::File) -> bool {
         return false;
     }
     let mut extra = vec![0u8; usize::from(u16::from_le_bytes([head[10], head[11]]))];
-    file.read_exact_at(&mut extra, 12).is_ok() && subfield(&extra, SIZE_ID).is_some()
-}
-
-/// The body of subfield `id` in a gzip extra field.
-pub(crate) fn subfield(extra: &[u8], id: [u8; 2]) -> Option<&[u8]> {
-    let mut rest = extra;
-    while rest.len() >= 4 {
-        let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
-        let body = rest.get(4..4 + len)?;
-        if rest[..2] == id {
-            return Some(body);
-        }
-        rest = &rest[4 + len..];
-    }
-    None
+    file.read_exact_at(&mut extra, 12).is_ok() && crate::extra::subfield(&extra, SIZE_ID).is_some()
 }
 
 /// A plain day file's length and its first bytes: what coverage markers' CRC is of. The

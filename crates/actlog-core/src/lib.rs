@@ -18,6 +18,8 @@ pub mod timeexpr;
 #[doc(hidden)]
 pub mod dayfile;
 #[doc(hidden)]
+pub mod extra;
+#[doc(hidden)]
 pub mod gzmeta;
 #[doc(hidden)]
 pub mod number;

@@ -41,6 +41,15 @@ const EXACT: u8 = b'E';
 /// Set tag: a Bloom filter.
 const BLOOM: u8 = b'B';
 
+/// Earliest and latest record timestamp of a member, in milliseconds since 1970.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// Earliest.
+    pub first_ms: i64,
+    /// Latest.
+    pub last_ms: i64,
+}
+
 /// What one member holds, by its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -228,9 +237,9 @@ impl Summary {
     /// record, an exact `ip_address` set at most that many); a value set that cannot be
     /// decoded is left out (unknown), as are subfields this version does not know.
     pub fn decode(extra: &[u8]) -> Option<Summary> {
-        let counts = crate::gzmeta::subfield(extra, COUNTS_ID).filter(|b| b.len() == 24)?;
+        let counts = crate::extra::subfield(extra, COUNTS_ID).filter(|b| b.len() == 24)?;
         let num = |i: usize| u64::from_le_bytes(counts[i..i + 8].try_into().unwrap_or([0; 8]));
-        let set = |id| crate::gzmeta::subfield(extra, id).and_then(Values::decode);
+        let set = |id| crate::extra::subfield(extra, id).and_then(Values::decode);
         let s = Summary {
             lines: num(0),
             valid: num(8),
@@ -260,7 +269,7 @@ impl Summary {
     /// A line is valid exactly when readers count it as a record: at most
     /// [`MAX_LINE_LIMIT`] bytes and accepted by [`Record::parse_line`] (tried only when
     /// the light parse refuses it, as readers do).
-    pub fn of_lines(data: &[u8]) -> (Summary, Option<crate::gzmeta::TimeBounds>) {
+    pub fn of_lines(data: &[u8]) -> (Summary, Option<TimeBounds>) {
         let mut tally = Tally::default();
         let mut rest = data;
         while !rest.is_empty() {
@@ -283,7 +292,7 @@ struct Tally {
     users: HashMap<String, u64>,
     actions: HashMap<String, u64>,
     ips: HashMap<String, u64>,
-    bounds: Option<crate::gzmeta::TimeBounds>,
+    bounds: Option<TimeBounds>,
 }
 
 impl Tally {
@@ -312,18 +321,18 @@ impl Tally {
         }
         let t = ts.timestamp_millis();
         self.bounds = Some(match self.bounds {
-            None => crate::gzmeta::TimeBounds {
+            None => TimeBounds {
                 first_ms: t,
                 last_ms: t,
             },
-            Some(b) => crate::gzmeta::TimeBounds {
+            Some(b) => TimeBounds {
                 first_ms: b.first_ms.min(t),
                 last_ms: b.last_ms.max(t),
             },
         });
     }
 
-    fn finish(self) -> (Summary, Option<crate::gzmeta::TimeBounds>) {
+    fn finish(self) -> (Summary, Option<TimeBounds>) {
         let summary = Summary {
             lines: self.lines,
             valid: self.valid,
