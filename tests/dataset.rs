@@ -101,6 +101,15 @@ fn realistic_dataset_is_deterministic_ordered_in_sessions_and_skewed() {
             gz == day_file(b.path(), day),
             "{day}: two runs wrote different bytes"
         );
+        // Written as maintenance writes: every member carries a summary of its lines.
+        let file = std::fs::File::open(a.path().join(format!("activity-{day}.json.gz"))).unwrap();
+        let members = actlog::gzmeta::member_index(&file).unwrap().unwrap();
+        assert!(members.len() > 1, "{day}: one member");
+        let summed: u64 = members
+            .iter()
+            .map(|m| m.summary.as_ref().expect("a summary").valid)
+            .sum();
+        assert_eq!(summed, 5000, "{day}");
         let recs = records_of(&inflate(&gz), day);
         assert_eq!(recs.len(), 5000, "{day}");
         assert!(
