@@ -472,10 +472,29 @@ pub struct AppendArgs {
     pub max_future_skew: std::time::Duration,
 }
 
+/// `--shape`: the command line's names for [`crate::dataset::Shape`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShapeArg {
+    /// 500 users `user000`..`user499` picked uniformly (the worst case for indexes).
+    #[default]
+    Uniform,
+    /// 20,000 users `u00000`..`u19999`, Zipf-like activity, sessions from one address each.
+    Realistic,
+}
+
+impl From<ShapeArg> for crate::dataset::Shape {
+    fn from(s: ShapeArg) -> crate::dataset::Shape {
+        match s {
+            ShapeArg::Uniform => crate::dataset::Shape::Uniform,
+            ShapeArg::Realistic => crate::dataset::Shape::Realistic,
+        }
+    }
+}
+
 /// `actlog demo`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Refuses a directory that holds records it did not write (every demo record has \"demo\": true in its details), so ACTLOG_DIR=/prod actlog demo cannot mix fake records into a real store; --force overrides. A --days dataset carries no such mark: a directory holding one needs --force.\n\nExit status: 0 every line checked out, 2 error or a bad line.\n\nExamples:\n  actlog demo                                  # into ./demo-logs\n  actlog --dir /tmp/d demo --processes 8 --records 10000\n  actlog --dir /tmp/bench demo --days 30 --per-day 200000"
+    after_help = "Refuses a directory that holds records it did not write (every demo record has \"demo\": true in its details), so ACTLOG_DIR=/prod actlog demo cannot mix fake records into a real store; --force overrides. A --days dataset carries no such mark: a directory holding one needs --force.\n\nExit status: 0 every line checked out, 2 error or a bad line.\n\nExamples:\n  actlog demo                                  # into ./demo-logs\n  actlog --dir /tmp/d demo --processes 8 --records 10000\n  actlog --dir /tmp/bench demo --days 30 --per-day 200000\n  actlog --dir /tmp/bench-real demo --days 30 --shape realistic"
 )]
 pub struct DemoArgs {
     /// Writer processes to run at once
@@ -503,6 +522,10 @@ pub struct DemoArgs {
         requires = "days"
     )]
     pub start: chrono::NaiveDate,
+
+    /// With --days: uniform (500 users, each in every gzip member) or realistic (20,000 users, a few heavy and many rare, in sessions of 3-30 actions)
+    #[arg(long, value_enum, default_value_t = ShapeArg::Uniform, requires = "days")]
+    pub shape: ShapeArg,
 
     /// Write even into a directory holding records the demo did not write (never needed for a new or demo-only directory)
     #[arg(long)]

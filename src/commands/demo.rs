@@ -20,9 +20,14 @@ pub fn demo(dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
     }
     if let Some(days) = args.days {
         let started = std::time::Instant::now();
-        let bytes = actlog::dataset::generate(dir, args.start, days, args.per_day)?;
+        let shape = args.shape.into();
+        let bytes = actlog::dataset::generate(dir, args.start, days, args.per_day, shape)?;
+        let of_whom = match shape {
+            actlog::dataset::Shape::Uniform => "",
+            actlog::dataset::Shape::Realistic => " by 20000 users in sessions",
+        };
         let msg = format!(
-            "wrote {} of {} ({:.2} GB of JSON) to {} in {:.1} s\n",
+            "wrote {} of {}{of_whom} ({:.2} GB of JSON) to {} in {:.1} s\n",
             super::count_of(u64::from(days), "gzipped day", "gzipped days"),
             super::count_of(u64::from(args.per_day), "record", "records"),
             bytes as f64 / 1e9,
