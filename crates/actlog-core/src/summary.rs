@@ -78,9 +78,7 @@ pub struct Bloom {
 impl Bloom {
     /// An empty filter sized for `n` values.
     fn with_capacity(n: usize) -> Bloom {
-        let bytes = (n * BLOOM_BITS_PER_VALUE)
-            .div_ceil(8)
-            .clamp(8, BLOOM_MAX_BYTES);
+        let bytes = (n * BLOOM_BITS_PER_VALUE).div_ceil(8).clamp(8, BLOOM_MAX_BYTES);
         Bloom {
             hashes: BLOOM_HASHES,
             bits: vec![0; bytes],
@@ -111,7 +109,9 @@ impl Values {
     /// Whether `value` may occur (false: it certainly does not).
     pub fn may_contain(&self, value: &str) -> bool {
         match self {
-            Values::Exact(set) => set.binary_search_by(|(v, _)| v.as_str().cmp(value)).is_ok(),
+            Values::Exact(set) => set
+                .binary_search_by(|(v, _)| v.as_str().cmp(value))
+                .is_ok(),
             Values::Bloom(b) => b.may_contain(value),
         }
     }
@@ -174,8 +174,7 @@ impl Values {
                 let mut at = 2;
                 let mut set = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let len =
-                        usize::from(u16::from_le_bytes(rest.get(at..at + 2)?.try_into().ok()?));
+                    let len = usize::from(u16::from_le_bytes(rest.get(at..at + 2)?.try_into().ok()?));
                     let v = std::str::from_utf8(rest.get(at + 2..at + 2 + len)?).ok()?;
                     at += 2 + len;
                     let count = u32::from_le_bytes(rest.get(at..at + 4)?.try_into().ok()?);
@@ -239,11 +238,7 @@ impl Summary {
             actions: set(ACTIONS_ID),
             ips: set(IPS_ID),
         };
-        let whole = |v: &Option<Values>| {
-            v.as_ref()
-                .and_then(Values::total)
-                .is_none_or(|t| t == s.valid)
-        };
+        let whole = |v: &Option<Values>| v.as_ref().and_then(Values::total).is_none_or(|t| t == s.valid);
         let consistent = s.valid.checked_add(s.damaged) == Some(s.lines)
             && whole(&s.users)
             && whole(&s.actions)
@@ -293,12 +288,7 @@ impl Tally {
             return;
         }
         let (username, action, ip, ts) = if let Some(r) = LiteRecord::parse(line) {
-            (
-                r.username.into_owned(),
-                r.action.into_owned(),
-                r.ip_address,
-                r.timestamp,
-            )
+            (r.username.into_owned(), r.action.into_owned(), r.ip_address, r.timestamp)
         } else if let Ok(r) = Record::parse_line(line) {
             (r.username, r.action, r.ip_address, r.timestamp)
         } else {
