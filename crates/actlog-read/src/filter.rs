@@ -778,10 +778,15 @@ impl Where {
         let Some(v) = v else {
             return matches!(self.op, Op::Ne | Op::NotRe);
         };
-        let text = value_text(v);
+        // Built only for the operators that compare text: ordering a number runs on
+        // every line of a `--where details.durationMs>400` scan.
+        let text = || match v {
+            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(value_text(other)),
+        };
         let equal = || match (v, &self.number) {
             (Value::Number(n), Some(b)) => Decimal::parse(n.as_str()).is_some_and(|a| a == *b),
-            _ => text == self.value,
+            _ => text() == self.value.as_str(),
         };
         let ordering = || match (v, &self.number) {
             (Value::Number(n), Some(b)) => Decimal::parse(n.as_str()).map(|a| a.cmp(b)),
@@ -793,8 +798,8 @@ impl Where {
         match self.op {
             Op::Eq => equal(),
             Op::Ne => !equal(),
-            Op::Re => self.regex.as_ref().is_some_and(|re| re.is_match(&text)),
-            Op::NotRe => self.regex.as_ref().is_some_and(|re| !re.is_match(&text)),
+            Op::Re => self.regex.as_ref().is_some_and(|re| re.is_match(&text())),
+            Op::NotRe => self.regex.as_ref().is_some_and(|re| !re.is_match(&text())),
             Op::Gt => ordering() == Some(Greater),
             Op::Ge => matches!(ordering(), Some(Greater | Equal)),
             Op::Lt => ordering() == Some(Less),
