@@ -317,7 +317,8 @@ fn encode(line: Line<'_>, out: &mut Vec<u8>) {
 
 /// A stored line parsed only as far as filters and counts need: strings borrowed from
 /// the line, `details` left as raw JSON. Valid exactly when [`Record::parse_line`] would
-/// accept the line (except for duplicate keys, which this refuses).
+/// accept the line, except for rare lines this leaves to it (duplicate keys, `\u`
+/// surrogate escapes, nesting past the parser's limit).
 #[derive(Debug)]
 pub struct LiteRecord<'a> {
     /// `username`.
@@ -334,6 +335,50 @@ pub struct LiteRecord<'a> {
     pub id: std::borrow::Cow<'a, str>,
     /// `details`, as raw JSON (an object).
     pub details: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The nesting (objects and arrays, the line's own object included) at which serde_json
+/// refuses to build a value, and so the full parse refuses a line.
+const MAX_DEPTH: usize = 128;
+
+/// Whether valid JSON `line` holds a `\u` escape of a UTF-16 surrogate.
+fn has_surrogate_escape(line: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(i) = line.get(at..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        let i = at + i;
+        if line.get(i + 1) == Some(&b'u')
+            && matches!(line.get(i + 2), Some(b'd' | b'D'))
+            && matches!(
+                line.get(i + 3),
+                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+            )
+        {
+            return true;
+        }
+        // Past the escaped character, so `\\ud800` (a backslash, then text) is no escape.
+        at = i + 2;
+    }
+    false
+}
+
+/// How deep objects and arrays nest in `line`, outside strings.
+fn nesting(line: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string) = (0usize, 0usize, false);
+    let mut i = 0;
+    while let Some(&b) = line.get(i) {
+        match (in_string, b) {
+            (true, b'\\') => i += 1,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'{' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
 }
 
 #[derive(serde::Deserialize)]
@@ -355,11 +400,22 @@ struct LiteFields<'a> {
 }
 
 impl<'a> LiteRecord<'a> {
-    /// Parses and validates a stored line; `None` when it is not a valid record (call
-    /// [`Record::parse_line`] to learn why).
+    /// Parses and validates a stored line; `None` when it is not a valid record or is one
+    /// of the rare lines left to [`Record::parse_line`] (call it to learn which).
     pub fn parse(line: &'a [u8]) -> Option<LiteRecord<'a>> {
         // One UTF-8 check of the whole line is cheaper than serde_json's per string.
         let text = std::str::from_utf8(line).ok()?;
+        // serde_json skips ignored and raw values without pairing `\u` surrogate escapes
+        // or limiting how deep they nest, both of which the full parse checks; such lines
+        // (rare, and never written by actlog) are left to it.
+        if has_surrogate_escape(line)
+            || (memchr::memchr2_iter(b'{', b'[', line)
+                .nth(MAX_DEPTH - 1)
+                .is_some()
+                && nesting(line) >= MAX_DEPTH)
+        {
+            return None;
+        }
         let f: LiteFields<'a> = serde_json::from_str(text).ok()?;
         Uuid::parse_str(&f.id).ok()?;
         let timestamp = parse_timestamp(&f.timestamp).ok()?;

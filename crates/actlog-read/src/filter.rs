@@ -2,14 +2,16 @@
 //! line: first cheap byte checks on the stored line, then the parsed record.
 
 use actlog_core::number::Decimal;
-use actlog_core::record::{Field, Record, canonical_ip, format_timestamp};
+use actlog_core::record::{Field, LiteRecord, Record, canonical_ip, format_timestamp, parse_json};
 use actlog_core::summary::{Summary, Values};
 use actlog_core::timeexpr::parse_time;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ipnet::{IpNet, Ipv4Net};
 use memchr::memmem;
 use regex::Regex;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
@@ -291,18 +293,32 @@ impl Filter {
     /// [`Filter::line_may_match`]).
     pub fn record_matches(&self, r: &Record) -> bool {
         self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address)
-            && self.wheres.iter().all(|w| w.matches(r))
+            && self
+                .wheres
+                .iter()
+                .all(|w| w.test(field_value(r, &w.path).as_ref()))
     }
 
-    /// Whether `--where` conditions need the whole parsed record.
+    /// Whether a `--where` reads a field the format does not define: such fields are
+    /// kept only by the full parse (in [`Record::extra`]), the light parse skips them.
     pub fn needs_record(&self) -> bool {
-        !self.wheres.is_empty()
+        self.wheres.iter().any(|w| needs_record(&w.path))
     }
 
-    /// [`Filter::record_matches`] on a lightly parsed record; only when
-    /// [`Filter::needs_record`] is false.
-    pub fn lite_matches(&self, r: &actlog_core::record::LiteRecord<'_>) -> bool {
-        self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address)
+    /// [`Filter::record_matches`] on a lightly parsed record, `--where` read from the
+    /// raw `details` without building the rest; `None` when only the full record can
+    /// tell (always so when [`Filter::needs_record`]).
+    pub fn lite_matches(&self, r: &LiteRecord<'_>) -> Option<bool> {
+        if !self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address) {
+            return Some(false);
+        }
+        for w in &self.wheres {
+            let v = lite_field_value(r, &w.path).ok()?;
+            if !w.test(v.as_ref()) {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     fn fields_match(
@@ -583,6 +599,163 @@ fn descend<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {
     Some(v)
 }
 
+/// The value of a field only the full parse has: see [`lite_field_value`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedsRecord;
+
+/// Whether a dotted path names a field the light parse skips (one the format does not
+/// define, kept in [`Record::extra`]).
+pub fn needs_record(path: &[String]) -> bool {
+    path.first()
+        .is_some_and(|head| Field::named(head).is_none())
+}
+
+/// [`field_value`] on a lightly parsed record, the same value for every path the light
+/// parse keeps: a `details` path reads only the addressed member from the raw JSON,
+/// skipping the rest unbuilt. `Err` for the paths of [`needs_record`].
+pub fn lite_field_value(r: &LiteRecord<'_>, path: &[String]) -> Result<Option<Value>, NeedsRecord> {
+    let (head, rest) = path.split_first().ok_or(NeedsRecord)?;
+    let top = match Field::named(head).ok_or(NeedsRecord)? {
+        // The stored text may be any form the UUID parser takes (upper case, braces);
+        // the full record prints it canonical.
+        Field::Id => Value::String(
+            uuid::Uuid::parse_str(&r.id)
+                .map_err(|_| NeedsRecord)?
+                .to_string(),
+        ),
+        Field::Timestamp => Value::String(format_timestamp(r.timestamp)),
+        Field::Username => Value::String(r.username.to_string()),
+        Field::Action => Value::String(r.action.to_string()),
+        Field::IpAddress => match r.ip_address {
+            Some(ip) => Value::String(canonical_ip(ip).to_string()),
+            None => return Ok(None),
+        },
+        Field::UserAgent => match &r.user_agent {
+            Some(ua) => Value::String(ua.to_string()),
+            None => return Ok(None),
+        },
+        Field::Details => {
+            let Some(mut raw) = r.details else {
+                return Ok(None);
+            };
+            for key in rest {
+                match pick(raw, key).map_err(|_| NeedsRecord)? {
+                    Some(inner) => raw = inner,
+                    None => return Ok(None),
+                }
+            }
+            return raw_value(raw).map(Some).map_err(|_| NeedsRecord);
+        }
+    };
+    Ok(rest.is_empty().then_some(top))
+}
+
+/// The member `key` of a raw JSON object (the last one, as a parsed map keeps it), or
+/// the element at index `key` of an array; `None` in anything else.
+fn pick<'a>(raw: &'a RawValue, key: &str) -> Result<Option<&'a RawValue>, serde_json::Error> {
+    // Only containers are walked: serde_json hands a number to `deserialize_any` as a
+    // map with a private key, which a hostile path could name.
+    if !matches!(raw.get().as_bytes().first(), Some(b'{' | b'[')) {
+        return Ok(None);
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let found = Pick { key }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
+/// A raw JSON value as the full parse builds it: numbers keep their spelling.
+fn raw_value(raw: &RawValue) -> Result<Value, serde_json::Error> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{' | b'[') => parse_json(text),
+        Some(b'"') => serde_json::from_str::<String>(text).map(Value::String),
+        Some(b't' | b'f' | b'n') => serde_json::from_str(text),
+        // A number, valid (the line parsed): kept as written, as `parse_json` keeps it.
+        _ => Ok(Value::Number(serde_json::Number::from_string_unchecked(
+            text.to_owned(),
+        ))),
+    }
+}
+
+/// Walks one JSON object or array, keeping the raw text of one member and skipping the
+/// others without building them.
+struct Pick<'k> {
+    key: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for Pick<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Pick<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object or array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(hit) = a.next_key_seed(KeyIs(self.key))? {
+            if hit {
+                // A later duplicate replaces it, as in a parsed map.
+                found = Some(a.next_value::<&'de RawValue>()?);
+            } else {
+                a.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        // The same index rule as `descend`.
+        let index = self.key.parse::<usize>().ok();
+        let mut found = None;
+        let mut i = 0usize;
+        loop {
+            if index == Some(i) {
+                match a.next_element::<&'de RawValue>()? {
+                    Some(v) => found = Some(v),
+                    None => break,
+                }
+            } else if a.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            i = i.saturating_add(1);
+        }
+        Ok(found)
+    }
+}
+
+/// An object key, compared with the wanted one after unescaping, without allocating
+/// for keys that hold no escape.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
 /// A field value as text, for `=`, `~` and `--count-by`.
 pub fn value_text(v: &Value) -> String {
     match v {
@@ -602,16 +775,21 @@ impl Where {
     /// booleans, objects or arrays, orders numbers (and strings holding one) with a
     /// numeric VALUE and strings as text with any other. A missing field matches only
     /// the negations `!=` and `!~`.
-    fn matches(&self, r: &Record) -> bool {
-        let Some(v) = field_value(r, &self.path) else {
+    fn test(&self, v: Option<&Value>) -> bool {
+        let Some(v) = v else {
             return matches!(self.op, Op::Ne | Op::NotRe);
         };
-        let text = value_text(&v);
-        let equal = || match (&v, &self.number) {
-            (Value::Number(n), Some(b)) => Decimal::parse(n.as_str()).is_some_and(|a| a == *b),
-            _ => text == self.value,
+        // Built only for the operators that compare text: ordering a number runs on
+        // every line of a `--where details.durationMs>400` scan.
+        let text = || match v {
+            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(value_text(other)),
         };
-        let ordering = || match (&v, &self.number) {
+        let equal = || match (v, &self.number) {
+            (Value::Number(n), Some(b)) => Decimal::parse(n.as_str()).is_some_and(|a| a == *b),
+            _ => text() == self.value.as_str(),
+        };
+        let ordering = || match (v, &self.number) {
             (Value::Number(n), Some(b)) => Decimal::parse(n.as_str()).map(|a| a.cmp(b)),
             (Value::String(s), Some(b)) => Decimal::parse(s).map(|a| a.cmp(b)),
             (Value::String(s), None) => Some(s.as_str().cmp(self.value.as_str())),
@@ -621,8 +799,8 @@ impl Where {
         match self.op {
             Op::Eq => equal(),
             Op::Ne => !equal(),
-            Op::Re => self.regex.as_ref().is_some_and(|re| re.is_match(&text)),
-            Op::NotRe => self.regex.as_ref().is_some_and(|re| !re.is_match(&text)),
+            Op::Re => self.regex.as_ref().is_some_and(|re| re.is_match(&text())),
+            Op::NotRe => self.regex.as_ref().is_some_and(|re| !re.is_match(&text())),
             Op::Gt => ordering() == Some(Greater),
             Op::Ge => matches!(ordering(), Some(Greater | Equal)),
             Op::Lt => ordering() == Some(Less),

@@ -6,14 +6,14 @@
 //! chunks of matches ahead of the caller, so memory stays bounded. Counts are kept by
 //! the readers themselves and only totals cross threads.
 
-use crate::filter::{Filter, FilterError, descend_value, value_text};
+use crate::filter::{Filter, FilterError, value_text};
 use crate::scan::{
     Damage, DamageKind, Fork, Loc, MemberView, Plan, ScanOptions, Sink, Snapshot, lines_forward,
     scan_day_with,
 };
 use actlog_core::error::Result;
 use actlog_core::layout::list_days;
-use actlog_core::record::{Field, LineError, LiteRecord, Record};
+use actlog_core::record::{LineError, LiteRecord, Record};
 use actlog_core::summary::{Summary, Values};
 use chrono::NaiveDate;
 use std::collections::HashMap;
@@ -135,24 +135,9 @@ impl CountBy {
 
     /// The value from a lightly parsed record, or `Err` when the full record is needed.
     fn of_lite(&self, r: &LiteRecord<'_>) -> std::result::Result<Option<String>, ()> {
-        let (head, rest) = self.path.split_first().ok_or(())?;
-        let top = match Field::named(head).ok_or(())? {
-            Field::Username => Some(r.username.to_string()),
-            Field::Action => Some(r.action.to_string()),
-            Field::Id => Some(r.id.to_string()),
-            Field::Timestamp => Some(actlog_core::record::format_timestamp(r.timestamp)),
-            Field::IpAddress => r.ip_address.map(crate::filter::ip_text),
-            Field::UserAgent => r.user_agent.as_ref().map(|u| u.to_string()),
-            Field::Details => {
-                let Some(raw) = r.details else {
-                    return Ok(None);
-                };
-                let v: serde_json::Value =
-                    actlog_core::record::parse_json(raw.get()).map_err(|_| ())?;
-                return Ok(descend_value(&v, rest).map(value_text));
-            }
-        };
-        Ok(if rest.is_empty() { top } else { None })
+        crate::filter::lite_field_value(r, &self.path)
+            .map(|v| v.as_ref().map(value_text))
+            .map_err(|_| ())
     }
 
     /// Adds the counts of a member's records to `counts` from its summary, when the
@@ -182,9 +167,7 @@ impl CountBy {
     /// Whether the value is only in a fully parsed record: a field the format does not
     /// define sits among the unknown fields, which the light parse skips.
     fn needs_record(&self) -> bool {
-        self.path
-            .first()
-            .is_some_and(|head| Field::named(head).is_none())
+        crate::filter::needs_record(&self.path)
     }
 }
 
@@ -455,8 +438,20 @@ fn check<'l>(query: &Query, mode: Mode<'_>, line: &'l [u8], loc: Loc<'_>) -> Che
             Ok(_) => Checked::No,
         };
     };
-    if (query.strict && !filter.line_may_match(line)) || !filter.lite_matches(&lite) {
+    if query.strict && !filter.line_may_match(line) {
         return Checked::No;
+    }
+    match filter.lite_matches(&lite) {
+        Some(true) => {}
+        Some(false) => return Checked::No,
+        // Only the full record can tell: the same verdict `needs_record` gives above.
+        None => {
+            return match full(line) {
+                Ok(record) if filter.record_matches(&record) => Checked::Record(record),
+                Ok(_) => Checked::No,
+                Err(d) => Checked::Damaged(d),
+            };
+        }
     }
     match mode {
         Mode::Records => full(line).map_or_else(Checked::Damaged, Checked::Record),
