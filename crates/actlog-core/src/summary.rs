@@ -78,7 +78,9 @@ pub struct Bloom {
 impl Bloom {
     /// An empty filter sized for `n` values.
     fn with_capacity(n: usize) -> Bloom {
-        let bytes = (n * BLOOM_BITS_PER_VALUE).div_ceil(8).clamp(8, BLOOM_MAX_BYTES);
+        let bytes = (n * BLOOM_BITS_PER_VALUE)
+            .div_ceil(8)
+            .clamp(8, BLOOM_MAX_BYTES);
         Bloom {
             hashes: BLOOM_HASHES,
             bits: vec![0; bytes],
@@ -109,9 +111,7 @@ impl Values {
     /// Whether `value` may occur (false: it certainly does not).
     pub fn may_contain(&self, value: &str) -> bool {
         match self {
-            Values::Exact(set) => set
-                .binary_search_by(|(v, _)| v.as_str().cmp(value))
-                .is_ok(),
+            Values::Exact(set) => set.binary_search_by(|(v, _)| v.as_str().cmp(value)).is_ok(),
             Values::Bloom(b) => b.may_contain(value),
         }
     }
@@ -174,7 +174,8 @@ impl Values {
                 let mut at = 2;
                 let mut set = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let len = usize::from(u16::from_le_bytes(rest.get(at..at + 2)?.try_into().ok()?));
+                    let len =
+                        usize::from(u16::from_le_bytes(rest.get(at..at + 2)?.try_into().ok()?));
                     let v = std::str::from_utf8(rest.get(at + 2..at + 2 + len)?).ok()?;
                     at += 2 + len;
                     let count = u32::from_le_bytes(rest.get(at..at + 4)?.try_into().ok()?);
@@ -227,7 +228,17 @@ impl Summary {
     /// record, an exact `ip_address` set at most that many); a value set that cannot be
     /// decoded is left out (unknown), as are subfields this version does not know.
     pub fn decode(extra: &[u8]) -> Option<Summary> {
-        let counts = crate::gzmeta::subfield(extra, COUNTS_ID).filter(|b| b.len() == 24)?;
+        Summary::decode_raw(extra)?.ok()
+    }
+
+    /// [`Summary::decode`], telling a refused summary from none: `None` without an `AN`
+    /// subfield, `Some(Err(why))` when there is one that readers refuse (what `actlog
+    /// verify` reports).
+    pub fn decode_raw(extra: &[u8]) -> Option<std::result::Result<Summary, &'static str>> {
+        let counts = crate::gzmeta::subfield(extra, COUNTS_ID)?;
+        if counts.len() != 24 {
+            return Some(Err("its counts subfield AN is not 24 bytes long"));
+        }
         let num = |i: usize| u64::from_le_bytes(counts[i..i + 8].try_into().unwrap_or([0; 8]));
         let set = |id| crate::gzmeta::subfield(extra, id).and_then(Values::decode);
         let s = Summary {
@@ -238,15 +249,39 @@ impl Summary {
             actions: set(ACTIONS_ID),
             ips: set(IPS_ID),
         };
-        let whole = |v: &Option<Values>| v.as_ref().and_then(Values::total).is_none_or(|t| t == s.valid);
-        let consistent = s.valid.checked_add(s.damaged) == Some(s.lines)
-            && whole(&s.users)
-            && whole(&s.actions)
-            && s.ips
-                .as_ref()
+        let whole = |v: &Option<Values>| {
+            v.as_ref()
                 .and_then(Values::total)
-                .is_none_or(|t| t <= s.valid);
-        consistent.then_some(s)
+                .is_none_or(|t| t == s.valid)
+        };
+        Some(if s.valid.checked_add(s.damaged) != Some(s.lines) {
+            Err("its lines are not its valid records plus its damaged lines")
+        } else if !whole(&s.users) {
+            Err("its username counts do not add up to its valid records")
+        } else if !whole(&s.actions) {
+            Err("its action counts do not add up to its valid records")
+        } else if s
+            .ips
+            .as_ref()
+            .and_then(Values::total)
+            .is_some_and(|t| t > s.valid)
+        {
+            Err("its ip_address counts add up to more than its valid records")
+        } else {
+            Ok(s)
+        })
+    }
+
+    /// Every `username`, `action` and `ip_address` value of whole lines `data` with its
+    /// count, exactly (however many), by the same rules as [`Summary::of_lines`]: what a
+    /// summary is checked against.
+    pub fn count_values(data: &[u8]) -> ValueCounts {
+        let tally = Tally::of(data);
+        ValueCounts {
+            users: tally.users,
+            actions: tally.actions,
+            ips: tally.ips,
+        }
     }
 
     /// Summarises whole lines `data` (every line ends with a newline, the last one
@@ -256,18 +291,19 @@ impl Summary {
     /// [`MAX_LINE_LIMIT`] bytes and accepted by [`Record::parse_line`] (tried only when
     /// the light parse refuses it, as readers do).
     pub fn of_lines(data: &[u8]) -> (Summary, Option<crate::gzmeta::TimeBounds>) {
-        let mut tally = Tally::default();
-        let mut rest = data;
-        while !rest.is_empty() {
-            let (line, next) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], &rest[i + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            tally.line(line);
-            rest = next;
-        }
-        tally.finish()
+        Tally::of(data).finish()
     }
+}
+
+/// The values of a member's valid records, each with its count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueCounts {
+    /// `username` values.
+    pub users: HashMap<String, u64>,
+    /// `action` values.
+    pub actions: HashMap<String, u64>,
+    /// `ip_address` values, canonical.
+    pub ips: HashMap<String, u64>,
 }
 
 /// Counts and values gathered line by line.
@@ -282,13 +318,32 @@ struct Tally {
 }
 
 impl Tally {
+    fn of(data: &[u8]) -> Tally {
+        let mut tally = Tally::default();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            tally.line(line);
+            rest = next;
+        }
+        tally
+    }
+
     fn line(&mut self, line: &[u8]) {
         self.lines += 1;
         if line.len() > MAX_LINE_LIMIT {
             return;
         }
         let (username, action, ip, ts) = if let Some(r) = LiteRecord::parse(line) {
-            (r.username.into_owned(), r.action.into_owned(), r.ip_address, r.timestamp)
+            (
+                r.username.into_owned(),
+                r.action.into_owned(),
+                r.ip_address,
+                r.timestamp,
+            )
         } else if let Ok(r) = Record::parse_line(line) {
             (r.username, r.action, r.ip_address, r.timestamp)
         } else {
