@@ -214,7 +214,7 @@ pub enum ReportFormat {
 /// `actlog maintain`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Safe while writers, readers and other pods run, and after a crash at any point.\nA second run at the same moment reports that another holds the lock and exits 0.\nWhat was done goes to stdout, one line each (\"compressed\", \"deleted\", \"removed\"; with --dry-run \"would compress\", \"would delete\", \"would remove\"), or one line saying there was nothing to do (not with -q); warnings and refusals go to stderr.\n\nExit status: 0 done (or nothing to do, or another run holds the lock), 2 a day was refused or an error.\n\nExamples:\n  actlog maintain --dry-run\n  actlog maintain --keep-days 30\n  actlog maintain --max-bytes 20G"
+    after_help = "Safe while writers, readers and other pods run, and after a crash at any point.\nA second run at the same moment reports that another holds the lock and exits 0.\nWhat was done goes to stdout, one line each (\"compressed\", \"reindexed\", \"deleted\", \"removed\"; with --dry-run \"would compress\", \"would reindex\", \"would delete\", \"would remove\"), or one line saying there was nothing to do (not with -q); warnings and refusals go to stderr.\n\nExit status: 0 done (or nothing to do, or another run holds the lock), 2 a day was refused or an error.\n\nExamples:\n  actlog maintain --dry-run\n  actlog maintain --keep-days 30\n  actlog maintain --max-bytes 20G\n  actlog maintain --reindex --dry-run"
 )]
 pub struct MaintainArgs {
     /// Delete days older than N days (by the date in the file name; never today or a future day)
@@ -234,6 +234,10 @@ pub struct MaintainArgs {
     /// Show what would be done; change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Also rewrite finished days' .gz files whose members lack summaries (written by an older actlog, gzip or cat) into members with them, so counts and filtered queries skip work; the content stays byte for byte the same, and a day with a plain file is left until it is compressed
+    #[arg(long)]
+    pub reindex: bool,
 }
 
 /// Parses a number of days for `--keep-days` and `--grace-days`: a whole number, 0 or more.

@@ -26,6 +26,7 @@ pub fn maintain(
         grace_days: args.grace_days,
         dry_run: args.dry_run,
         max_bytes: args.max_bytes,
+        reindex: args.reindex,
     };
     let report = {
         let bar = Bar::new(quiet);
@@ -52,10 +53,11 @@ pub fn maintain(
         }
     }
     if out.is_empty() && !refused && !quiet {
-        let what = if args.dry_run {
-            "none would be compressed or deleted"
-        } else {
-            "none to compress or delete"
+        let what = match (args.dry_run, args.reindex) {
+            (true, false) => "none would be compressed or deleted",
+            (true, true) => "none would be compressed, reindexed or deleted",
+            (false, false) => "none to compress or delete",
+            (false, true) => "none to compress, reindex or delete",
         };
         out = format!(
             "nothing to do: {} checked, {what}\n",
@@ -123,6 +125,28 @@ fn describe(action: &Action, dry_run: bool) -> Line {
         )),
         Action::Refused { day, reason } => {
             Line::Refused(format!("not compressing {day}: {reason}"))
+        }
+        Action::Reindexed { day, lacking, .. } if dry_run => Line::Done(match lacking {
+            Some(n) => format!(
+                "would reindex {day} ({} without a summary)",
+                count(*n, "member", "members")
+            ),
+            None => format!(
+                "would reindex {day} (no member index: written by gzip, cat or an older actlog)"
+            ),
+        }),
+        Action::Reindexed {
+            day,
+            plain_bytes,
+            members,
+            ..
+        } => Line::Done(format!(
+            "reindexed {day}: {} into {} with summaries",
+            human_bytes(*plain_bytes),
+            count(*members, "member", "members")
+        )),
+        Action::NotReindexed { day, reason } => {
+            Line::Refused(format!("not reindexing {day}: {reason}"))
         }
         Action::NotDeleted { day, reason } => {
             Line::Refused(format!("not deleting {day}: {reason}"))

@@ -187,6 +187,21 @@ pub fn member_index(file: &std::fs::File) -> std::io::Result<Option<Vec<Member>>
     Ok(Some(members))
 }
 
+/// The extra field of the member whose header starts at `offset` (empty when it has
+/// none): what [`member_index`] reads, for a check that needs more than it keeps, such as
+/// a summary it refused.
+pub fn member_extra(file: &std::fs::File, offset: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 12];
+    file.read_exact_at(&mut head, offset)?;
+    if head[..3] != [0x1f, 0x8b, 8] || head[3] & 0x04 == 0 {
+        return Ok(Vec::new());
+    }
+    let mut extra = vec![0u8; usize::from(u16::from_le_bytes([head[10], head[11]]))];
+    file.read_exact_at(&mut extra, offset + 12)?;
+    Ok(extra)
+}
+
 /// Whether the first member's header records a length (so the file is meant to be indexed).
 pub fn first_member_indexed(file: &std::fs::File) -> bool {
     use std::os::unix::fs::FileExt;

@@ -237,7 +237,17 @@ impl Summary {
     /// record, an exact `ip_address` set at most that many); a value set that cannot be
     /// decoded is left out (unknown), as are subfields this version does not know.
     pub fn decode(extra: &[u8]) -> Option<Summary> {
-        let counts = crate::extra::subfield(extra, COUNTS_ID).filter(|b| b.len() == 24)?;
+        Summary::decode_raw(extra)?.ok()
+    }
+
+    /// [`Summary::decode`], telling a refused summary from none: `None` without an `AN`
+    /// subfield, `Some(Err(why))` when there is one that readers refuse (what `actlog
+    /// verify` reports).
+    pub fn decode_raw(extra: &[u8]) -> Option<std::result::Result<Summary, &'static str>> {
+        let counts = crate::extra::subfield(extra, COUNTS_ID)?;
+        if counts.len() != 24 {
+            return Some(Err("its counts subfield AN is not 24 bytes long"));
+        }
         let num = |i: usize| u64::from_le_bytes(counts[i..i + 8].try_into().unwrap_or([0; 8]));
         let set = |id| crate::extra::subfield(extra, id).and_then(Values::decode);
         let s = Summary {
@@ -253,14 +263,34 @@ impl Summary {
                 .and_then(Values::total)
                 .is_none_or(|t| t == s.valid)
         };
-        let consistent = s.valid.checked_add(s.damaged) == Some(s.lines)
-            && whole(&s.users)
-            && whole(&s.actions)
-            && s.ips
-                .as_ref()
-                .and_then(Values::total)
-                .is_none_or(|t| t <= s.valid);
-        consistent.then_some(s)
+        Some(if s.valid.checked_add(s.damaged) != Some(s.lines) {
+            Err("its lines are not its valid records plus its damaged lines")
+        } else if !whole(&s.users) {
+            Err("its username counts do not add up to its valid records")
+        } else if !whole(&s.actions) {
+            Err("its action counts do not add up to its valid records")
+        } else if s
+            .ips
+            .as_ref()
+            .and_then(Values::total)
+            .is_some_and(|t| t > s.valid)
+        {
+            Err("its ip_address counts add up to more than its valid records")
+        } else {
+            Ok(s)
+        })
+    }
+
+    /// Every `username`, `action` and `ip_address` value of whole lines `data` with its
+    /// count, exactly (however many), by the same rules as [`Summary::of_lines`]: what a
+    /// summary is checked against.
+    pub fn count_values(data: &[u8]) -> ValueCounts {
+        let tally = Tally::of(data);
+        ValueCounts {
+            users: tally.users,
+            actions: tally.actions,
+            ips: tally.ips,
+        }
     }
 
     /// Summarises whole lines `data` (every line ends with a newline, the last one
@@ -270,18 +300,19 @@ impl Summary {
     /// [`MAX_LINE_LIMIT`] bytes and accepted by [`Record::parse_line`] (tried only when
     /// the light parse refuses it, as readers do).
     pub fn of_lines(data: &[u8]) -> (Summary, Option<TimeBounds>) {
-        let mut tally = Tally::default();
-        let mut rest = data;
-        while !rest.is_empty() {
-            let (line, next) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], &rest[i + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            tally.line(line);
-            rest = next;
-        }
-        tally.finish()
+        Tally::of(data).finish()
     }
+}
+
+/// The values of a member's valid records, each with its count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueCounts {
+    /// `username` values.
+    pub users: HashMap<String, u64>,
+    /// `action` values.
+    pub actions: HashMap<String, u64>,
+    /// `ip_address` values, canonical.
+    pub ips: HashMap<String, u64>,
 }
 
 /// Counts and values gathered line by line.
@@ -296,6 +327,20 @@ struct Tally {
 }
 
 impl Tally {
+    fn of(data: &[u8]) -> Tally {
+        let mut tally = Tally::default();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            tally.line(line);
+            rest = next;
+        }
+        tally
+    }
+
     fn line(&mut self, line: &[u8]) {
         self.lines += 1;
         if line.len() > MAX_LINE_LIMIT {

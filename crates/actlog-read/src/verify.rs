@@ -1,6 +1,7 @@
 //! `actlog verify`: reads every file of the log directory and lists each problem with
 //! its file and line: damaged lines, damaged gzip, unterminated last lines, plain files
-//! already held by their `.gz`, stale temporary files, symlinks and wrong modes, and in
+//! already held by their `.gz`, gzip member headers (index, time range and summary)
+//! that do not match their content, stale temporary files, symlinks and wrong modes, and in
 //! valid records: duplicate ids (across days too), records in the file of another day,
 //! and timestamps not in the canonical form.
 //!
@@ -115,6 +116,7 @@ pub const KINDS: &[&str] = &[
     "wrong-mode",
     "member-index-broken",
     "member-time-range",
+    "member-summary",
     "unterminated-last-line",
     "leftover-in-gz",
     "duplicate-id",
@@ -154,6 +156,9 @@ pub fn hint(kind: &str) -> &'static str {
         }
         "member-index-broken" | "member-time-range" => {
             "readers skip members by this index and may miss records: restore the .gz from a backup, or rebuild it (zcat it into a new file, gzip that)"
+        }
+        "member-summary" => {
+            "readers count and skip members by their summaries, so counts and filtered queries may be wrong: restore the .gz from a backup, or rebuild it (zcat it into a plain gzip file in its place, then run `actlog maintain --reindex`)"
         }
         "unterminated-last-line" => {
             "if no writer is running, a crash tore it: readers skip it, and the next append starts on a fresh line"
@@ -429,10 +434,17 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
     };
     let mut wrong = 0u64;
     for (i, m) in members.iter().enumerate() {
-        let Some(recorded) = m.bounds else { continue };
         if wrong >= LISTED_PER_FILE {
             break; // a forged index could list millions; enough is said
         }
+        // `member_index` drops a summary readers refuse; the raw header still has it.
+        let extra =
+            gzmeta::member_extra(&file, m.offset).map_err(|e| Error::io(path, "read", e))?;
+        let summary = actlog_core::summary::Summary::decode_raw(&extra);
+        if m.bounds.is_none() && summary.is_none() {
+            continue;
+        }
+        let at = format!("member {} (at byte {})", i + 1, m.offset);
         // Read through a bounded window: a forged index may claim anything, and a
         // member inflating past the readers' cap is reported by the scan already.
         let window = std::io::BufReader::with_capacity(
@@ -450,25 +462,111 @@ fn check_index(path: &Path, problems: &mut Vec<Problem>) -> Result<()> {
         if read.is_err() || content.len() as u64 > MAX_CHECKED_MEMBER {
             continue; // reported as gzip damage already
         }
-        let actual = actlog_core::gzmeta::time_bounds(&content);
-        if actual != Some(recorded) || !content.ends_with(b"\n") {
-            let detail = format!(
-                "member {} (at byte {}): header says {}..{} ms, records hold {:?}",
-                i + 1,
-                m.offset,
-                recorded.first_ms,
-                recorded.last_ms,
-                actual.map(|b| (b.first_ms, b.last_ms))
-            );
+        if let Some(recorded) = m.bounds {
+            let actual = actlog_core::gzmeta::time_bounds(&content);
+            if actual != Some(recorded) || !content.ends_with(b"\n") {
+                let detail = format!(
+                    "{at}: header says {}..{} ms, records hold {:?}",
+                    recorded.first_ms,
+                    recorded.last_ms,
+                    actual.map(|b| (b.first_ms, b.last_ms))
+                );
+                problems.push(problem(
+                    "member-time-range",
+                    "member time range wrong",
+                    detail,
+                ));
+                wrong += 1;
+            }
+        }
+        let differences = match summary {
+            None => continue,
+            Some(Err(why)) => vec![format!("summary refused by readers: {why}")],
+            Some(Ok(recorded)) => summary_differences(&recorded, &content),
+        };
+        if !differences.is_empty() {
             problems.push(problem(
-                "member-time-range",
-                "member time range wrong",
-                detail,
+                "member-summary",
+                "member summary wrong",
+                format!("{at}: {}", differences.join("; ")),
             ));
             wrong += 1;
         }
     }
     Ok(())
+}
+
+/// The most differences named for one member's summary; the rest are counted.
+const NAMED_DIFFERENCES: usize = 5;
+
+/// How a member's recorded summary differs from what its content `data` holds, in
+/// words, at most [`NAMED_DIFFERENCES`] of them and a count of the rest: the counts,
+/// then each field's values (an exact set must hold every value with its count; a
+/// Bloom filter must not say absent of a value that is there).
+fn summary_differences(recorded: &actlog_core::summary::Summary, data: &[u8]) -> Vec<String> {
+    use actlog_core::summary::{Summary, Values};
+    let mut out = Vec::new();
+    if !data.ends_with(b"\n") {
+        out.push("summary on a member that does not end with a newline (not whole lines)".into());
+    }
+    let (actual, _) = Summary::of_lines(data);
+    for (what, says, holds) in [
+        ("lines", recorded.lines, actual.lines),
+        ("valid records", recorded.valid, actual.valid),
+        ("damaged lines", recorded.damaged, actual.damaged),
+    ] {
+        if says != holds {
+            out.push(format!(
+                "summary says {says} {what}, the member holds {holds}"
+            ));
+        }
+    }
+    let counts = Summary::count_values(data);
+    for (field, values, held) in [
+        ("username", &recorded.users, &counts.users),
+        ("action", &recorded.actions, &counts.actions),
+        ("ip_address", &recorded.ips, &counts.ips),
+    ] {
+        let mut held: Vec<(&String, &u64)> = held.iter().collect();
+        held.sort_unstable();
+        match values {
+            None => {}
+            Some(Values::Exact(set)) => {
+                for (v, n) in &held {
+                    match set.binary_search_by(|(s, _)| s.as_str().cmp(v)) {
+                        Err(_) => out.push(format!("summary lacks {field} {v:?}")),
+                        Ok(i) if set[i].1 != **n => out.push(format!(
+                            "summary says {field} {v:?} {} times, the member holds {n}",
+                            set[i].1
+                        )),
+                        Ok(_) => {}
+                    }
+                }
+                for (v, n) in set {
+                    if held.binary_search_by(|(h, _)| h.as_str().cmp(v)).is_err() {
+                        out.push(format!(
+                            "summary says {field} {v:?} {n} times, the member holds none"
+                        ));
+                    }
+                }
+            }
+            Some(bloom @ Values::Bloom(_)) => {
+                for (v, _) in &held {
+                    if !bloom.may_contain(v) {
+                        out.push(format!(
+                            "summary lacks {field} {v:?} (its Bloom filter says absent)"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if out.len() > NAMED_DIFFERENCES {
+        let rest = out.len() - NAMED_DIFFERENCES;
+        out.truncate(NAMED_DIFFERENCES);
+        out.push(format!("and {rest} more differences"));
+    }
+    out
 }
 
 /// The most of one member's content `verify` holds to check its time range: readers

@@ -14,7 +14,7 @@ use std::path::Path;
 /// Plain bytes per gzip member of a line over [`actlog_core::record::MAX_LINE_LIMIT`]: such a line
 /// (only a foreign writer makes one) is cut into members of its own, so no member
 /// inflates past the readers' cap and its neighbours stay readable.
-const PIECE_BYTES: usize = 1 << 20;
+pub(super) const PIECE_BYTES: usize = 1 << 20;
 /// Plain bytes read from a day file at a time.
 const CHUNK: usize = 256 * 1024;
 
@@ -300,7 +300,8 @@ impl<W: Write> MemberSink<'_, W> {
     }
 }
 
-fn open_day_gz(path: &Path) -> Result<Option<File>> {
+/// The day's `.gz`, open without following a link; `None` when there is none.
+pub(super) fn open_day_gz(path: &Path) -> Result<Option<File>> {
     match actlog_core::dayfile::open_day_file(path) {
         Ok(Some(f)) => {
             let meta = f.metadata().map_err(|e| Error::io(path, "stat", e))?;

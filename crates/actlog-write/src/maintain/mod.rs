@@ -13,12 +13,15 @@
 
 //!
 //! Here: the run (`run`, its policy and report, the maintenance lock, temp files);
-//! `compress` folds a day into its `.gz`; `retention` deletes days past the policy.
+//! `compress` folds a day into its `.gz`; `reindex` rewrites a finished day's `.gz`
+//! whose members lack summaries; `retention` deletes days past the policy.
 
 mod compress;
+mod reindex;
 mod retention;
 
 use compress::compress_day;
+use reindex::reindex_day;
 use retention::try_delete_day;
 
 use actlog_core::dayfile::{create_or_open, open_error, sync_dir};
@@ -47,6 +50,10 @@ pub struct Policy {
     /// After retention, delete the oldest days (never today or a future one) until the
     /// day files take at most this many bytes.
     pub max_bytes: Option<u64>,
+    /// After compressing, rewrite finished days' `.gz` files whose members lack summaries
+    /// (older actlog, plain `gzip`, `cat`) into members with them; a day that still has a
+    /// plain file is left for a run after it is compressed.
+    pub reindex: bool,
 }
 
 impl Default for Policy {
@@ -56,6 +63,7 @@ impl Default for Policy {
             grace_days: 1,
             dry_run: false,
             max_bytes: None,
+            reindex: false,
         }
     }
 }
@@ -99,6 +107,27 @@ pub enum Action {
     },
     /// A day could not be compressed; it was left as it was.
     Refused {
+        /// The day.
+        day: NaiveDate,
+        /// Why.
+        reason: String,
+    },
+    /// A day's `.gz` was rewritten into members with summaries, inflating to the same
+    /// bytes.
+    Reindexed {
+        /// The day.
+        day: NaiveDate,
+        /// Members that lacked a summary they could have; `None` when the file had no
+        /// member index at all (plain `gzip`, `cat`).
+        lacking: Option<u64>,
+        /// Bytes of content rewritten (0 in a dry run).
+        plain_bytes: u64,
+        /// Members written (0 in a dry run).
+        members: u64,
+    },
+    /// A day's `.gz` could not be reindexed (damaged, or changed under the run); it was
+    /// left as it was.
+    NotReindexed {
         /// The day.
         day: NaiveDate,
         /// Why.
@@ -233,6 +262,21 @@ fn plan(
                     reason: e.to_string(),
                 });
             }
+        }
+        if policy.reindex
+            && (files.gzip || files.plain)
+            && day < today
+            && day >= keep_from
+            && !blocked.contains(&day)
+            && let Err(e) = reindex_day(dir, day, policy, report, progress, day < compress_before)
+        {
+            if !policy.dry_run {
+                remove_our_temp(dir, day);
+            }
+            report.actions.push(Action::NotReindexed {
+                day,
+                reason: e.to_string(),
+            });
         }
         progress.step();
     }
