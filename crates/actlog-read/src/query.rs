@@ -376,7 +376,11 @@ fn execute(
         None => &mut nowhere,
     };
     let raw = matches!(mode, Mode::Records) && emit.takes_lines();
-    if query.limit.is_some() || workers < 2 {
+    // Whole members written out unparsed are all inflating: reading days in parallel
+    // would hold every day but the first behind it, [`CHUNKS_AHEAD`] members ahead, so
+    // days are read one by one with their members inflated on every thread instead.
+    let unparsed = raw && query.filter.is_window_only() && !query.reverse;
+    if query.limit.is_some() || workers < 2 || unparsed {
         // A limit usually needs only the first days: read them one by one.
         let shared = std::sync::Arc::new(query.clone());
         let mut sink = Direct {

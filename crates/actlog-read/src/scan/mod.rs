@@ -1198,20 +1198,98 @@ fn inflate_member_into(
             _ => MemberError::Read(e),
         })?;
     out.clear();
-    out.reserve(len.saturating_mul(8).min(MAX_MEMBER_INFLATED));
-    let limit = MAX_MEMBER_INFLATED as u64 + 1;
-    flate2::bufread::GzDecoder::new(&compressed[..])
-        .take(limit)
-        .read_to_end(out)
-        .map_err(MemberError::Bad)?;
-    if out.len() > MAX_MEMBER_INFLATED {
+    inflate_gzip_member(compressed, out).map_err(|e| {
         out.clear();
-        return Err(MemberError::Bad(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("member inflates to over {MAX_MEMBER_INFLATED} bytes; not read"),
+        MemberError::Bad(e)
+    })
+}
+
+/// Inflates one whole gzip member held in `member` into `out`, checking its CRC and
+/// length. Deflate writes straight into `out`'s spare capacity: reading through an
+/// `io::Read` would zero every buffer first, which costs more than a tenth of the
+/// inflating itself. Cut short: `UnexpectedEof`; anything else wrong: `InvalidData`.
+fn inflate_gzip_member(member: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let cut = |what: &str| io::Error::new(io::ErrorKind::UnexpectedEof, what.to_owned());
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let start = gzip_body_start(member)?;
+    let body = &member[start..];
+    out.reserve(body.len().saturating_mul(8).min(MAX_MEMBER_INFLATED));
+    let mut d = Decompress::new(false);
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() > MAX_MEMBER_INFLATED {
+                return Err(bad(format!(
+                    "member inflates to over {MAX_MEMBER_INFLATED} bytes; not read"
+                )));
+            }
+            out.reserve(out.capacity().max(64 << 10));
+        }
+        let (taken, had) = (d.total_in(), out.len());
+        let rest = body
+            .get(usize::try_from(taken).unwrap_or(usize::MAX)..)
+            .unwrap_or(&[]);
+        let status = d
+            .decompress_vec(rest, out, FlushDecompress::None)
+            .map_err(|e| bad(format!("corrupt deflate stream: {e}")))?;
+        if status == Status::StreamEnd {
+            break;
+        }
+        // There is room to write, so no progress means the input ran out.
+        if d.total_in() == taken && out.len() == had {
+            return Err(cut("gzip member cut short inside its compressed data"));
+        }
+    }
+    if out.len() > MAX_MEMBER_INFLATED {
+        return Err(bad(format!(
+            "member inflates to over {MAX_MEMBER_INFLATED} bytes; not read"
         )));
     }
+    let end = usize::try_from(d.total_in()).unwrap_or(usize::MAX);
+    let trailer = body
+        .get(end..end.saturating_add(8))
+        .ok_or_else(|| cut("gzip member cut short before its CRC and length"))?;
+    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    if crc32fast::hash(out) != crc {
+        return Err(bad("gzip member CRC mismatch".into()));
+    }
+    if size != out.len() as u32 {
+        return Err(bad("gzip member length mismatch".into()));
+    }
     Ok(())
+}
+
+/// Where a gzip member's compressed data starts, past its header (RFC 1952 2.3).
+fn gzip_body_start(member: &[u8]) -> io::Result<usize> {
+    let cut = || io::Error::new(io::ErrorKind::UnexpectedEof, "gzip member header cut short");
+    let head = member.get(..10).ok_or_else(cut)?;
+    if head[..3] != [0x1f, 0x8b, 8] || head[3] & 0xe0 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "invalid gzip header",
+        ));
+    }
+    let flags = head[3];
+    let mut at = 10usize;
+    if flags & 0x04 != 0 {
+        let xlen = member.get(at..at + 2).ok_or_else(cut)?;
+        at += 2 + usize::from(u16::from_le_bytes([xlen[0], xlen[1]]));
+    }
+    // FNAME, then FCOMMENT: zero-terminated.
+    for flag in [0x08, 0x10] {
+        if flags & flag != 0 {
+            let rest = member.get(at..).ok_or_else(cut)?;
+            at += memchr(0, rest).ok_or_else(cut)? + 1;
+        }
+    }
+    if flags & 0x02 != 0 {
+        at += 2;
+    }
+    if at > member.len() {
+        return Err(cut());
+    }
+    Ok(at)
 }
 
 /// Reads a plain day file from `skip`. A last line without a newline is being written
