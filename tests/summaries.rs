@@ -412,3 +412,168 @@ fn summaries_that_fail_the_cheap_checks_are_not_believed() {
         );
     }
 }
+
+/// A random `details` value for [`rich_line`]: every JSON kind, numbers in every
+/// spelling, strings holding quotes, braces, escapes and numbers, nesting and arrays.
+fn rich_value(rng: &mut fastrand::Rng, depth: u8) -> String {
+    let scalars = [
+        "4",
+        "5",
+        "-0",
+        "1.50",
+        "1e2",
+        "4.0000000000000000001",
+        "100000000000000000001",
+        "-7",
+        "0.5",
+        "\"7\"",
+        "\"x\\\"}{,\"",
+        "\"\\u00e9t\u{e9}\"",
+        "\"ü\"",
+        "true",
+        "false",
+        "null",
+        "\"\"",
+        "\"5e0\"",
+    ];
+    match rng.u8(0..if depth > 1 { 1 } else { 4 }) {
+        0 => scalars[rng.usize(0..scalars.len())].to_owned(),
+        1 => format!(
+            "[{},{}]",
+            rich_value(rng, depth + 1),
+            rich_value(rng, depth + 1)
+        ),
+        _ => rich_object(rng, depth + 1),
+    }
+}
+
+fn rich_object(rng: &mut fastrand::Rng, depth: u8) -> String {
+    // `\u006e` is `n` spelled with an escape; `n ` is another key.
+    let keys = ["n", "s", "o", "a", "déjà", "\\u006e", "n ", "x"];
+    let mut used = Vec::new();
+    let mut members = Vec::new();
+    for _ in 0..rng.usize(0..4) {
+        let key = keys[rng.usize(0..keys.len())];
+        // Keys are unique (a valid record's are); `\u006e` counts as `n`.
+        let name = if key == "\\u006e" { "n" } else { key };
+        if used.contains(&name) {
+            continue;
+        }
+        used.push(name);
+        let sep = if rng.u8(0..4) == 0 { " : " } else { ":" };
+        members.push(format!("\"{key}\"{sep}{}", rich_value(rng, depth)));
+    }
+    let comma = if rng.u8(0..4) == 0 { " , " } else { "," };
+    format!("{{{}}}", members.join(comma))
+}
+
+/// A valid record whose `details` is [`rich_object`] (or absent, or null), sometimes
+/// with spaces between tokens as another program might write it.
+fn rich_line(rng: &mut fastrand::Rng, day: &str) -> String {
+    let details = match rng.u8(0..6) {
+        0 => String::new(),
+        1 => ",\"details\":null".to_owned(),
+        _ => format!(",\"details\":{}", rich_object(rng, 0)),
+    };
+    let ua = if rng.bool() {
+        ",\"user_agent\":\"Mozilla \\\"details\\\":{\\\"n\\\":9}\""
+    } else {
+        ""
+    };
+    let colon = if rng.u8(0..5) == 0 { "\t: " } else { ":" };
+    format!(
+        "{{\"id\"{colon}\"01900000-0000-7000-8000-{:012x}\",\"timestamp\":\"{day}T{:02}:00:00.000Z\",\"username\":\"u\",\"action\":\"a\"{details}{ua}}}",
+        rng.u64(0..0xffff_ffff_ffff),
+        rng.u8(0..24)
+    )
+}
+
+/// `-c --where` on `details` reads valid members' lines for `details` alone (see
+/// `Filter::valid_line_matches`): every count equals the full scan's, on values of every
+/// kind and spelling, escaped keys, arrays on the path, spaces between tokens, members
+/// cut by a window, and members with damage (read as always).
+#[test]
+fn where_counts_on_details_match_the_full_scan() {
+    let mut rng = fastrand::Rng::with_seed(0x5a11_0002);
+    let dir = tempfile::tempdir().unwrap();
+    for day in ["2026-11-01", "2026-11-02"] {
+        let mut gz = Vec::new();
+        for m in 0..6 {
+            let mut data = String::new();
+            for _ in 0..rng.usize(20..120) {
+                let l = rich_line(&mut rng, day);
+                assert!(
+                    actlog::record::Record::parse_line(l.as_bytes()).is_ok(),
+                    "the generator wrote an invalid record: {l}"
+                );
+                data += &l;
+                data.push('\n');
+            }
+            if m == 5 {
+                data += "{torn\n";
+            }
+            let member = gzmeta::encode_lines(data.as_bytes(), flate2::Compression::fast(), None);
+            gz.extend(member.unwrap());
+        }
+        std::fs::write(dir.path().join(format!("activity-{day}.json.gz")), gz).unwrap();
+    }
+    let wheres = [
+        "details.n>4",
+        "details.n>=1e1",
+        "details.n=1.5",
+        "details.n=5",
+        "details.n!=4",
+        "details.n<0.5",
+        "details.n<=-0",
+        "details.n~^1",
+        "details.n!~e",
+        "details.s=7",
+        "details.s~\"",
+        "details.s=x\"}{,",
+        "details.s=ét\u{e9}",
+        "details.s>4",
+        "details.s<b",
+        "details.o.n>4",
+        "details.o.s=ü",
+        "details.o.o.n!=5",
+        "details.a.0>1",
+        "details.a.1.n<5",
+        "details.déjà=true",
+        "details.n =null",
+        "details.x!=1",
+        "details=x",
+        "details!~^\\{\\}$",
+        "details.missing!=1",
+    ];
+    let mut nonzero = 0;
+    for (i, w) in wheres.iter().enumerate() {
+        let mut args: Vec<String> =
+            vec!["query".into(), "-c".into(), "--where".into(), (*w).into()];
+        if i % 3 == 1 {
+            args.extend(["--where".into(), wheres[(i * 7) % wheres.len()].into()]);
+        }
+        if i % 4 == 2 {
+            args.extend(["--since".into(), "2026-11-01 11:00".into()]);
+        }
+        let used = run(dir.path(), &args, false);
+        let ignored = run(dir.path(), &args, true);
+        let shown = args.join(" ");
+        assert_eq!(
+            String::from_utf8_lossy(&used.stdout),
+            String::from_utf8_lossy(&ignored.stdout),
+            "`actlog {shown}`: counts differ with summaries used and ignored"
+        );
+        assert_eq!(used.status.code(), ignored.status.code(), "exit of {shown}");
+        assert_eq!(
+            String::from_utf8_lossy(&used.stderr),
+            String::from_utf8_lossy(&ignored.stderr),
+            "stderr of {shown}"
+        );
+        nonzero += usize::from(used.stdout != b"0\n");
+    }
+    assert!(
+        nonzero > wheres.len() / 2,
+        "only {nonzero} of {} conditions matched anything",
+        wheres.len()
+    );
+}

@@ -45,11 +45,16 @@ impl Decimal {
                 e.parse().ok()?
             }
         };
-        let all: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
-        let lead = all.iter().take_while(|&&d| d == 0).count();
-        let digits: Vec<u8> = all[lead..].to_vec();
-        let trail = digits.iter().rev().take_while(|&&d| d == 0).count();
-        let digits = digits[..digits.len() - trail].to_vec();
+        // One allocation: this runs on every line of a numeric `--where` scan.
+        let all = || int.bytes().chain(frac.bytes());
+        let lead = all().take_while(|&b| b == b'0').count();
+        let trail = all().rev().take_while(|&b| b == b'0').count();
+        let significant = (int.len() + frac.len()).saturating_sub(lead + trail);
+        let digits: Vec<u8> = all()
+            .skip(lead)
+            .take(significant)
+            .map(|b| b - b'0')
+            .collect();
         if digits.is_empty() {
             return Some(Decimal {
                 negative: false,

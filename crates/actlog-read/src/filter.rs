@@ -1,6 +1,7 @@
 //! Query filters of CONTRACT section 4, built once from the flags and applied to each
 //! line: first cheap byte checks on the stored line, then the parsed record.
 
+use crate::jsonscan;
 use actlog_core::number::Decimal;
 use actlog_core::record::{Field, LiteRecord, Record, canonical_ip, format_timestamp, parse_json};
 use actlog_core::summary::{Summary, Values};
@@ -634,20 +635,49 @@ pub fn lite_field_value(r: &LiteRecord<'_>, path: &[String]) -> Result<Option<Va
             Some(ua) => Value::String(ua.to_string()),
             None => return Ok(None),
         },
-        Field::Details => {
-            let Some(mut raw) = r.details else {
-                return Ok(None);
-            };
-            for key in rest {
-                match pick(raw, key).map_err(|_| NeedsRecord)? {
-                    Some(inner) => raw = inner,
-                    None => return Ok(None),
-                }
-            }
-            return raw_value(raw).map(Some).map_err(|_| NeedsRecord);
-        }
+        Field::Details => return details_value(r.details, rest),
     };
     Ok(rest.is_empty().then_some(top))
+}
+
+/// The value at `rest` inside raw `details` (`details` itself when `rest` is empty), as
+/// [`field_value`] gives it; `Err` where only the full parse can tell.
+fn details_value(
+    details: Option<&RawValue>,
+    rest: &[String],
+) -> Result<Option<Value>, NeedsRecord> {
+    let Some(mut raw) = details else {
+        return Ok(None);
+    };
+    for key in rest {
+        match pick(raw, key).map_err(|_| NeedsRecord)? {
+            Some(inner) => raw = inner,
+            None => return Ok(None),
+        }
+    }
+    raw_value(raw).map(Some).map_err(|_| NeedsRecord)
+}
+
+/// The text of the value at `rest` inside `details` (text starting with the value of
+/// `details`, as [`jsonscan::find`] finds it in a line known to be valid): `Some(None)`
+/// when absent, as [`details_value`] tells it; `None` where the walk cannot tell.
+fn scanned_text<'a>(details: Option<&'a [u8]>, rest: &[String]) -> Option<Option<&'a [u8]>> {
+    // `"details":null` is no details, as the light parse reads it.
+    let Some(mut raw) = details.filter(|d| !d.starts_with(b"null")) else {
+        return Some(None);
+    };
+    for key in rest {
+        match raw.first() {
+            Some(b'{') => match jsonscan::find(raw, key).ok()? {
+                Some(at) => raw = raw.get(at..)?,
+                None => return Some(None),
+            },
+            // An element by its index: left to the parser.
+            Some(b'[') => return None,
+            _ => return Some(None),
+        }
+    }
+    jsonscan::value(raw).ok().map(Some)
 }
 
 /// The member `key` of a raw JSON object (the last one, as a parsed map keeps it), or
@@ -666,7 +696,11 @@ fn pick<'a>(raw: &'a RawValue, key: &str) -> Result<Option<&'a RawValue>, serde_
 
 /// A raw JSON value as the full parse builds it: numbers keep their spelling.
 fn raw_value(raw: &RawValue) -> Result<Value, serde_json::Error> {
-    let text = raw.get();
+    raw_value_text(raw.get())
+}
+
+/// [`raw_value`] of a value's JSON text.
+fn raw_value_text(text: &str) -> Result<Value, serde_json::Error> {
     match text.as_bytes().first() {
         Some(b'{' | b'[') => parse_json(text),
         Some(b'"') => serde_json::from_str::<String>(text).map(Value::String),
@@ -775,6 +809,31 @@ impl Where {
     /// booleans, objects or arrays, orders numbers (and strings holding one) with a
     /// numeric VALUE and strings as text with any other. A missing field matches only
     /// the negations `!=` and `!~`.
+    /// [`Where::test`] on the value at `rest` inside `details` found by walking a line
+    /// known to be valid (see [`scanned_text`]); a number is compared without building a
+    /// value, as it runs on every line of a `--where details.durationMs>400` count.
+    fn test_scanned(&self, details: Option<&[u8]>, rest: &[String]) -> Option<bool> {
+        let Some(text) = scanned_text(details, rest)? else {
+            return Some(self.test(None));
+        };
+        let text = std::str::from_utf8(text).ok()?;
+        if let (Some(b'-' | b'0'..=b'9'), Some(b)) = (text.as_bytes().first(), &self.number) {
+            use Ordering::*;
+            let ordering = || Decimal::parse(text).map(|a| a.cmp(b));
+            match self.op {
+                Op::Eq => return Some(ordering() == Some(Equal)),
+                Op::Ne => return Some(ordering() != Some(Equal)),
+                Op::Gt => return Some(ordering() == Some(Greater)),
+                Op::Ge => return Some(matches!(ordering(), Some(Greater | Equal))),
+                Op::Lt => return Some(ordering() == Some(Less)),
+                Op::Le => return Some(matches!(ordering(), Some(Less | Equal))),
+                Op::Re | Op::NotRe => {}
+            }
+        }
+        let v = raw_value_text(text).ok()?;
+        Some(self.test(Some(&v)))
+    }
+
     fn test(&self, v: Option<&Value>) -> bool {
         let Some(v) = v else {
             return matches!(self.op, Op::Ne | Op::NotRe);
@@ -894,6 +953,36 @@ impl Filter {
             }
             None => true,
         }
+    }
+
+    /// Whether the filter's conditions, besides a time window, are all `--where` on
+    /// paths inside `details`.
+    pub fn is_details_where_only(&self) -> bool {
+        !self.wheres.is_empty()
+            && self.users.is_empty()
+            && self.actions.is_none()
+            && self.ips.is_empty()
+            && self.greps.is_empty()
+            && self
+                .wheres
+                .iter()
+                .all(|w| w.path.first().is_some_and(|head| head == "details"))
+    }
+
+    /// On a line known to be a valid record inside the window (its member's summary
+    /// says so): whether it matches a filter of [`Filter::is_details_where_only`],
+    /// reading nothing but `details`. `None` where only the full check can tell (an
+    /// escaped key, an array on the path).
+    pub fn valid_line_matches(&self, line: &[u8]) -> Option<bool> {
+        let details = jsonscan::find(line, "details").ok()?;
+        let details = details.and_then(|at| line.get(at..));
+        for w in &self.wheres {
+            let rest = w.path.get(1..).unwrap_or_default();
+            if !w.test_scanned(details, rest)? {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     /// Whether the filter's only condition is the time window.

@@ -332,6 +332,10 @@ fn plan_member(
                 *matched += n;
                 return Plan::Skip;
             }
+            // Every line a valid record: a `--where` on `details` reads only that.
+            if !query.strict && s.lines == s.valid && filter.is_details_where_only() {
+                return Plan::Whole;
+            }
         }
         Mode::CountBy(by) => {
             if filter.is_window_only() && by.add_from_summary(s, counts) {
@@ -487,6 +491,46 @@ fn key_of(by: &CountBy, checked: &Checked<'_>) -> Option<String> {
     }
 }
 
+/// Matches counted in a whole member planned for a `--where` on `details` alone
+/// ([`plan_member`]), and the damage of lines only the full check could decide.
+#[derive(Default)]
+struct ValidCount {
+    matched: u64,
+    damage: Vec<Damage>,
+}
+
+/// Counts a whole member's matches: each line is read for `details` alone, and the rare
+/// line that read cannot decide is checked as any line is.
+fn count_valid(query: &Query, content: &[u8], loc: Loc<'_>) -> ValidCount {
+    struct Counting<'q> {
+        query: &'q Query,
+        counted: ValidCount,
+    }
+    impl Sink for Counting<'_> {
+        fn line(&mut self, line: &[u8], loc: Loc<'_>) -> ControlFlow<()> {
+            match self.query.filter.valid_line_matches(line) {
+                Some(m) => self.counted.matched += u64::from(m),
+                None => match check(self.query, Mode::Count, line, loc) {
+                    Checked::No => {}
+                    Checked::Damaged(d) => self.counted.damage.push(d),
+                    Checked::Record(_) | Checked::Lite(_) => self.counted.matched += 1,
+                },
+            }
+            ControlFlow::Continue(())
+        }
+
+        fn damage(&mut self, damage: Damage) {
+            self.counted.damage.push(damage);
+        }
+    }
+    let mut counting = Counting {
+        query,
+        counted: ValidCount::default(),
+    };
+    let _ = lines_forward(loc.path, content, loc.offset, &mut counting);
+    counting.counted
+}
+
 /// Reads days one by one on the calling thread (a day's members may be read on helper
 /// threads through forks).
 struct Direct<'a, 'e> {
@@ -564,6 +608,14 @@ impl Sink for Direct<'_, '_> {
     }
 
     fn whole(&mut self, content: Vec<u8>, lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+        if matches!(self.mode, Mode::Count) {
+            let counted = count_valid(self.query, &content, loc);
+            self.outcome.matched += counted.matched;
+            for d in counted.damage {
+                self.outcome.add_damage(d);
+            }
+            return ControlFlow::Continue(());
+        }
         if !self.raw {
             return lines_forward(loc.path, &content, loc.offset, self);
         }
@@ -672,8 +724,14 @@ impl Sink for MemberWork {
         self.damage.push(damage);
     }
 
-    fn whole(&mut self, content: Vec<u8>, lines: u64, _: Loc<'_>) -> ControlFlow<()> {
-        // Only planned for a raw query (see `plan_member`).
+    fn whole(&mut self, content: Vec<u8>, lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+        if !self.records && self.count_by.is_none() {
+            let counted = count_valid(&self.query, &content, loc);
+            self.matched += counted.matched;
+            self.damage.extend(counted.damage);
+            return ControlFlow::Continue(());
+        }
+        // Else only planned for a raw query (see `plan_member`).
         self.block = content;
         self.block_lines = lines;
         ControlFlow::Continue(())
@@ -931,6 +989,14 @@ impl Sink for Worker<'_> {
     }
 
     fn whole(&mut self, content: Vec<u8>, lines: u64, loc: Loc<'_>) -> ControlFlow<()> {
+        if matches!(self.mode, Mode::Count) {
+            let counted = count_valid(self.query, &content, loc);
+            self.matched += counted.matched;
+            for d in counted.damage {
+                self.send_damage(d)?;
+            }
+            return ControlFlow::Continue(());
+        }
         if !self.raw {
             return lines_forward(loc.path, &content, loc.offset, self);
         }
