@@ -1214,7 +1214,19 @@ fn inflate_gzip_member(member: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
     let start = gzip_body_start(member)?;
     let body = &member[start..];
-    out.reserve(body.len().saturating_mul(8).min(MAX_MEMBER_INFLATED));
+    // The trailer's length (mod 2^32) sizes the buffer once, so it is never copied while
+    // growing; deflate cannot inflate past 1032 times its size, whatever a damaged
+    // trailer says.
+    let said = member
+        .len()
+        .checked_sub(4)
+        .and_then(|at| member.get(at..))
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| u32::from_le_bytes(b) as usize);
+    let room = said
+        .min(body.len().saturating_mul(1032))
+        .min(MAX_MEMBER_INFLATED);
+    out.reserve(room.saturating_add(64));
     let mut d = Decompress::new(false);
     loop {
         if out.len() == out.capacity() {
