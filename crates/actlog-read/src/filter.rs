@@ -819,7 +819,7 @@ impl Where {
         let text = std::str::from_utf8(text).ok()?;
         if let (Some(b'-' | b'0'..=b'9'), Some(b)) = (text.as_bytes().first(), &self.number) {
             use Ordering::*;
-            let ordering = || Decimal::parse(text).map(|a| a.cmp(b));
+            let ordering = || Decimal::text_cmp(text, b);
             match self.op {
                 Op::Eq => return Some(ordering() == Some(Equal)),
                 Op::Ne => return Some(ordering() != Some(Equal)),
