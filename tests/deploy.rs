@@ -142,7 +142,18 @@ fn the_sidecar_is_native_with_exec_probes_the_pods_have_a_budget_and_the_cronjob
     assert_eq!(list, "initContainers");
     assert_eq!(sidecar["restartPolicy"].as_str(), Some("Always"));
     assert!(strings(&sidecar["args"]).contains(&"serve".to_owned()));
+    // The probes name the binary where deploy/Dockerfile puts it.
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/Dockerfile"))
+            .unwrap();
     for probe in PROBES {
+        let program = strings(&sidecar[probe]["exec"]["command"])[0].clone();
+        assert!(
+            dockerfile
+                .lines()
+                .any(|l| l.starts_with("COPY ") && l.ends_with(&format!(" {program}"))),
+            "{probe}: {program} is not where deploy/Dockerfile installs actlog"
+        );
         let cmd = probe_command(sidecar, probe);
         assert_eq!(cmd[0], "probe", "{probe}");
         assert_eq!(
