@@ -37,8 +37,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use uuid::Uuid;
 
-/// Ids remembered unless configured otherwise: about 70 bytes each in memory when full
-/// (35 MB), several minutes of a sidecar's top rate and hours of a usual one.
+/// Ids remembered unless configured otherwise: under 100 bytes each in memory (35 MB when
+/// full, measured); with 1,000 records a second stored across all pods, the last 8 minutes.
 pub const DEFAULT_WINDOW: usize = 500_000;
 
 /// What became of one record of a batch.
