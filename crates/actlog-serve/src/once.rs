@@ -291,7 +291,7 @@ impl Window {
         }
         let mut plans = Vec::with_capacity(batch.len());
         let mut fresh = Vec::with_capacity(batch.len());
-        let mut first: HashMap<Uuid, usize> = HashMap::new();
+        let mut first: HashMap<Uuid, usize> = HashMap::with_capacity(batch.len());
         let mut reserved = Vec::new();
         for (i, a) in batch.iter().enumerate() {
             let plan = match a.id {
