@@ -10,6 +10,7 @@ pub mod follow;
 pub mod jsonscan;
 pub mod page;
 pub mod query;
+pub mod resume;
 pub mod scan;
 pub mod stats;
 pub mod verify;

@@ -4,4 +4,6 @@
 
 #![warn(missing_docs)]
 
+pub mod once;
+pub mod probe;
 pub mod serve;
