@@ -12,14 +12,16 @@ export interface NewActivity {
   timestamp?: string;
   /** A UUIDv7; the client gives one before the first attempt when absent. */
   id?: string;
-  /** Fields the store does not know are kept and returned unchanged. */
-  [field: string]: unknown;
 }
 
-/** A stored record, as queries and the stream return it. */
+/**
+ * A stored record, as queries and the stream return it. Lines written by other programs
+ * may carry fields the store does not know: readers keep them, so they are here too.
+ */
 export interface Activity extends NewActivity {
   id: string;
   timestamp: string;
+  [field: string]: unknown;
 }
 
 /** The answer for one stored record: its `id` and the `timestamp` it is stored with. */
@@ -97,6 +99,8 @@ export interface StreamOptions {
   backoff?: { baseMs?: number; maxMs?: number };
   /** Give up after this many reconnects in a row without a successful connection (default: never). */
   maxReconnects?: number;
+  /** Told when a connection is answered: records stored from then on will come. */
+  onOpen?: (info: { connection: number; lastEventId: string | undefined }) => void;
   /** Told of each reconnect, with the error that caused it (undefined for a clean end). */
   onReconnect?: (info: { attempt: number; delayMs: number; error: unknown }) => void;
 }
@@ -551,6 +555,7 @@ export class ActivityStream implements AsyncIterable<Activity> {
         } else {
           failures = 0;
           a.touch(idleMs);
+          this.#opts.onOpen?.({ connection: this.connections, lastEventId: this.#lastEventId });
           const reader = res.body.getReader();
           const parser = new SseParser();
           const decoder = new TextDecoder();
