@@ -73,14 +73,13 @@ export async function startServer(dir, { port = 0, extra = [], env = {} } = {}) 
     child,
     pid: child.pid,
     dir,
-    /** Sends SIGKILL and waits for the exit. */
+    /** Sends `signal` (default SIGKILL) and waits for the exit. */
     async kill(signal = "SIGKILL") {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        process.kill(child.pid, "SIGCONT");
-      } catch {}
       const exited = once(child, "exit");
+      // SIGKILL ends a stopped process as it is; anything else needs it running.
       child.kill(signal);
+      if (signal !== "SIGKILL") process.kill(child.pid, "SIGCONT");
       await exited;
     },
   };
