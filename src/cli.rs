@@ -149,6 +149,10 @@ pub struct ServeArgs {
     /// Most connections served at once (at most half the open-file limit); more wait to be accepted
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// How many recent record ids to remember (about 70 bytes each): a POSTed record whose id is among them is acknowledged with the stored timestamp and not written again; 0 turns this off
+    #[arg(long, value_name = "N", default_value_t = crate::once::DEFAULT_WINDOW)]
+    pub dedupe_window: usize,
 }
 
 /// Parses `--listen`: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (e.g. `localhost:8417`),

@@ -1238,24 +1238,57 @@ fn an_unreadable_day_file_is_a_500_naming_it() {
             "{route}: {resp}"
         );
     }
+    // Writes go on: the retry check falls back to the ids this sidecar wrote itself.
+    let body =
+        json!({"id": "01937c3e-0000-7000-8000-0000000000ff", "username": "ü", "action": "w"});
+    for _ in 0..2 {
+        let (status, resp) = post(&agent(), &server.url, &body.to_string(), None);
+        assert_eq!(status, 201, "{resp}");
+    }
+    let today = std::fs::read_to_string(logs.join(format!(
+        "activity-{}.json",
+        chrono::Utc::now().format("%Y-%m-%d")
+    )))
+    .unwrap();
+    assert_eq!(today.matches("0000000000ff").count(), 1, "{today}");
 }
 
-/// A record POSTed twice with the client's own id (a retry) is returned twice and paging
-/// with `limit=1` moves past both copies to the older records, in both orders.
+/// A record stored twice with the same id (the server acknowledges a retry without
+/// writing it, but another writer, here `actlog append`, may store a copy) is returned
+/// twice and paging with `limit=1` moves past both copies to the older records, in both
+/// orders.
 #[test]
 fn paging_moves_past_a_record_stored_twice_with_the_same_id() {
     let t = tempfile::tempdir().unwrap();
     let server = Server::start(t.path(), &[]);
     let agent = agent();
     let id = "01937c3e-0000-7000-8000-00000000abcd";
-    let mut bodies = vec![json!({"username": "ü", "action": "a", "details": {"n": 0}})];
-    bodies.push(json!({"id": id, "username": "ü", "action": "a", "details": {"n": 1}}));
-    bodies.push(json!({"id": id, "username": "ü", "action": "a", "details": {"n": 1}}));
-    bodies.push(json!({"username": "ü", "action": "a", "details": {"n": 2}}));
+    let copy = json!({"id": id, "username": "ü", "action": "a", "details": {"n": 1}});
+    let bodies = [
+        json!({"username": "ü", "action": "a", "details": {"n": 0}}),
+        copy.clone(),
+    ];
     for b in &bodies {
         let (status, resp) = post(&agent, &server.url, &b.to_string(), None);
         assert_eq!(status, 201, "{resp}");
     }
+    let mut child = actlog()
+        .arg("--dir")
+        .arg(t.path())
+        .args(["append", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{copy}\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let last = json!({"username": "ü", "action": "a", "details": {"n": 2}});
+    let (status, resp) = post(&agent, &server.url, &last.to_string(), None);
+    assert_eq!(status, 201, "{resp}");
     let copies = stored(t.path()).iter().filter(|r| r["id"] == id).count();
     assert_eq!(copies, 2, "the retry was not stored with the same id");
     for (order, want) in [("newest", vec![2, 1, 1, 0]), ("oldest", vec![0, 1, 1, 2])] {

@@ -41,6 +41,7 @@ pub fn serve(dir: &Path, args: &ServeArgs, quiet: bool) -> Result<ExitCode> {
         request_timeout,
         header_timeout,
         max_connections: args.max_connections as usize,
+        dedupe_window: args.dedupe_window,
     };
     actlog::serve::run(&store, &options, |addr| {
         eprintln!("actlog: serving {} on http://{addr}", dir.display());

@@ -9,6 +9,7 @@ pub mod filter;
 pub mod follow;
 pub mod page;
 pub mod query;
+pub mod resume;
 pub mod scan;
 pub mod stats;
 pub mod verify;

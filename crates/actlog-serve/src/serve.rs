@@ -5,13 +5,14 @@
 //! through the same [`Filter`], query and follow code as `actlog query` and `tail -f`.
 //! The routes are documented in `docs/openapi.yaml`.
 
+use crate::once::Window;
 use actlog_core::clock::Clock;
 use actlog_core::error::{Error, Result};
 use actlog_core::record::{Activity, format_timestamp};
 use actlog_read::filter::{Filter, FilterSpec};
-use actlog_read::follow::{Follower, Waiter};
+use actlog_read::follow::Waiter;
 use actlog_read::page::{self, Cursor};
-use actlog_read::query::Query;
+use actlog_read::resume::Resumable;
 use actlog_write::{Store, Writer};
 use axum::Router;
 use axum::body::Body;
@@ -52,12 +53,17 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// Most connections served at once (further ones wait to be accepted).
     pub max_connections: usize,
+    /// How many recent ids are remembered so that a retried record is not written twice
+    /// ([`crate::once`]); 0 turns the check off.
+    pub dedupe_window: usize,
 }
 
 /// What every handler shares.
 struct AppState {
     dir: PathBuf,
     writer: Writer,
+    /// Recently stored ids: a POSTed record already stored is acknowledged, not rewritten.
+    window: Window,
     clock: Arc<dyn Clock>,
     token: Option<Vec<u8>>,
     /// Set on SIGTERM: streams end so that the graceful shutdown can finish.
@@ -161,10 +167,20 @@ pub fn run(store: &Store, options: &ServeOptions, ready: impl FnOnce(SocketAddr)
             what: "the HTTP server's runtime",
             source,
         })?;
+    let clock = store.options().clock.clone();
+    let (window, problem) = Window::open(store.dir(), options.dedupe_window, clock.clone());
+    if let Some(e) = problem {
+        // Writes go on (refusing them would lose more than a duplicate costs); say why
+        // retries may be stored twice until the store can be read.
+        eprintln!(
+            "actlog: warning: cannot read the store to recognise retried records ({e}); until it can be read, only ids this sidecar writes are recognised"
+        );
+    }
     let state = Arc::new(AppState {
         dir: store.dir().to_path_buf(),
         writer: store.writer(),
-        clock: store.options().clock.clone(),
+        window,
+        clock,
         token: options.token.clone(),
         closing: AtomicBool::new(false),
     });
@@ -733,15 +749,22 @@ async fn post_records(
         })?;
     let activities = parse_body(&bytes)?;
     let writer_state = state.clone();
-    let written =
-        tokio::task::spawn_blocking(move || writer_state.writer.append_batch(&activities))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the write failed"))?;
+    let written = tokio::task::spawn_blocking(move || {
+        writer_state
+            .window
+            .append(&writer_state.writer, &activities)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the write failed"))?;
     match written {
-        Ok(stamps) => {
-            let records: Vec<Value> = stamps
+        Ok(acked) => {
+            // A record stored before gets the same answer as when it was written, so a
+            // retry cannot tell (and need not care) which attempt stored it.
+            let records: Vec<Value> = acked
                 .iter()
-                .map(|s| json!({"id": s.id, "timestamp": format_timestamp(s.timestamp)}))
+                .map(
+                    |a| json!({"id": a.stamp.id, "timestamp": format_timestamp(a.stamp.timestamp)}),
+                )
                 .collect();
             Ok((
                 StatusCode::CREATED,
@@ -970,9 +993,43 @@ async fn query_page(state: Shared, raw: Option<&str>) -> std::result::Result<Res
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// The header a reconnecting event-stream client sends with the `id` of the last event
+/// it received.
+const LAST_EVENT_ID: &str = "last-event-id";
+
+/// The cursor of a `Last-Event-ID` header, if one is given (an empty one is none, as an
+/// `EventSource` that has received no id sends).
+fn last_event_id(headers: &HeaderMap) -> std::result::Result<Option<Cursor>, ApiError> {
+    let Some(value) = headers.get(LAST_EVENT_ID) else {
+        return Ok(None);
+    };
+    let bad = |why: &str| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        body: json!({
+            "error": format!("Last-Event-ID {:?}: {why}", String::from_utf8_lossy(value.as_bytes())),
+            "header": LAST_EVENT_ID,
+        }),
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| bad("not a cursor this server handed out"))?
+        .trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Cursor::decode(text).map(Some).ok_or_else(|| {
+        bad("not an event id this server handed out; reconnect without it to start from now")
+    })
+}
+
 /// `GET /v1/activity/stream`: server-sent events, one per new matching record, from now
-/// on, across day rollover.
-async fn get_stream(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+/// on (or, with `Last-Event-ID`, from right after that event), across day rollover and
+/// maintenance. Each event's `id` is its record's cursor.
+async fn get_stream(
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let p = match params(raw.as_deref(), false) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -981,41 +1038,52 @@ async fn get_stream(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Res
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let (follower, _) = match Follower::start(&state.dir) {
-        Ok(f) => f,
+    let after = match last_event_id(&headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    // Following starts before the answer: a record stored once the client has its 200 is
+    // sent, however long the catching up takes.
+    let resumable = match Resumable::start(&state.dir, filter) {
+        Ok(r) => r,
         Err(e) => return store_error(&e, false).into_response(),
     };
     let (tx, rx) =
         tokio::sync::mpsc::channel::<std::result::Result<Event, std::convert::Infallible>>(256);
-    let query = Query {
-        filter,
-        ..Query::default()
-    };
-    std::thread::spawn(move || follow(&state, follower, &query, &tx));
+    std::thread::spawn(move || follow(&state, resumable, after, &tx));
     Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
-/// Feeds one stream until its client goes away or the server shuts down.
+/// Feeds one stream until its client goes away or the server shuts down: first what was
+/// stored after `after`, then each record as it comes.
 fn follow(
     state: &AppState,
-    mut follower: Follower,
-    query: &Query,
+    mut resumable: Resumable,
+    after: Option<Cursor>,
     tx: &tokio::sync::mpsc::Sender<std::result::Result<Event, std::convert::Infallible>>,
 ) {
+    let mut send = |line: &[u8], _: &actlog_core::record::Record, cursor: Cursor| {
+        let event = Event::default()
+            .id(cursor.encode())
+            .event("activity")
+            .data(String::from_utf8_lossy(line));
+        match tx.blocking_send(Ok(event)) {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(_) => std::ops::ControlFlow::Break(()),
+        }
+    };
+    // Watching begins before catching up, so an append meanwhile wakes the first wait.
     let mut waiter = Waiter::new(&state.dir, None);
+    if let Some(cursor) = after {
+        match resumable.resume_after(cursor, &mut send) {
+            Ok((flow, _)) if flow.is_continue() => {}
+            _ => return,
+        }
+    }
     while !tx.is_closed() && !state.closing.load(Ordering::SeqCst) {
-        let read = follower.read_matching(query, &mut |line, _| {
-            let event = Event::default()
-                .event("activity")
-                .data(String::from_utf8_lossy(line));
-            match tx.blocking_send(Ok(event)) {
-                Ok(()) => std::ops::ControlFlow::Continue(()),
-                Err(_) => std::ops::ControlFlow::Break(()),
-            }
-        });
-        match read {
+        match resumable.read_new(&mut send) {
             Ok((flow, _)) if flow.is_continue() => {}
             // The client left, or the directory cannot be read: end the stream.
             _ => return,
