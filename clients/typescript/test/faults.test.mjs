@@ -62,13 +62,15 @@ test("the sidecar killed during a batch and started again: the logger loses noth
   const total = 30_000;
   const killAt = [3000, 7000, 11000, 15000, 19000, 23000];
   let kills = 0;
-  for (let n = 0; n < total; n++) {
-    await logger.push({ username: "restart", action: "restart.batch", details: { n } });
-    // An app does other work between records: let the sends run.
-    if (n % 100 === 0) await new Promise(setImmediate);
-    if (kills < killAt.length && logger.stats.sent >= killAt[kills] && logger.stats.inFlight > 0) {
-      // Freeze it a moment into a request (so some requests are written but not yet
-      // answered), then SIGKILL: no drain, no flush, the answer never comes.
+  // Beside the app's loop: each time enough is sent and a request is in flight, freeze the
+  // sidecar a moment into it (so some requests are written but not yet answered), then
+  // SIGKILL: no drain, no flush, the answer never comes. Then start it again.
+  const killer = (async () => {
+    for (const at of killAt) {
+      while (!(logger.stats.sent >= at && logger.stats.inFlight > 0)) {
+        if (logger.stats.sent + logger.stats.failed >= total) return;
+        await new Promise(setImmediate);
+      }
       await sleep(kills % 3);
       process.kill(server.pid, "SIGSTOP");
       await sleep(200);
@@ -76,9 +78,16 @@ test("the sidecar killed during a batch and started again: the logger loses noth
       kills++;
       server = await startServer(dir, { port, extra });
     }
+  })();
+  for (let n = 0; n < total; n++) {
+    await logger.push({ username: "restart", action: "restart.batch", details: { n } });
+    // An app does other work between records: let the sends run.
+    if (n % 100 === 0) await new Promise(setImmediate);
   }
+  await logger.flush();
+  await killer;
   const stats = await logger.close();
-  assert.equal(kills, killAt.length, "the sidecar was not killed mid-batch");
+  assert.equal(kills, killAt.length, `the sidecar was not killed mid-batch: ${JSON.stringify(stats)} ${failures.map(([e]) => e.message).slice(0, 3)}`);
   assert.deepEqual(failures, []);
   assert.equal(stats.sent, total);
   assert.equal(stats.failed, 0);

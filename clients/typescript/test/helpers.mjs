@@ -55,7 +55,8 @@ export async function startServer(dir, { port = 0, extra = [], env = {} } = {}) 
   const url = await new Promise((resolve, reject) => {
     const onData = (chunk) => {
       seen += chunk;
-      const m = /(http:\/\/\S+)/.exec(seen);
+      // Only a whole line: stderr may arrive cut in the middle of the address.
+      const m = /(http:\/\/127\.0\.0\.1:\d+)\r?\n/.exec(seen);
       if (m) {
         child.stderr.off("data", onData);
         // Keep draining so the server never blocks on stderr.
