@@ -129,3 +129,24 @@ test("Fastify 5: one activity per request, action from the route pattern, ip fro
     assert.ok(!JSON.stringify(r).includes("card=4111"));
   }
 });
+
+test("skip, action and details options: health checks left out, actions named the app's way, details merged", async () => {
+  const app = express();
+  app.use(
+    actlogExpress({
+      logger,
+      username: () => "opts",
+      skip: (req) => req.path === "/healthz",
+      action: (req, route) => `custom.${req.method.toLowerCase()}:${route}`,
+      details: (req) => ({ tenant: req.get("x-tenant") }),
+    }),
+  );
+  app.get("/healthz", (req, res) => res.end("ok"));
+  app.get("/items/:itemId", (req, res) => res.end("item"));
+  const port = await listenMapped(http.createServer(app));
+  assert.equal(await request(port, "GET", "/healthz"), 200);
+  assert.equal(await request(port, "GET", "/items/9", { "x-tenant": "acme" }), 200);
+  await logger.flush();
+  const got = await stored(dir, ["--user", "opts"]);
+  assert.deepEqual(got.map((r) => [r.action, r.details.tenant, r.details.status]), [["custom.get:/items/:itemId", "acme", 200]]);
+});
