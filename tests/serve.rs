@@ -724,7 +724,9 @@ fn the_node_example_client_logs_and_queries_through_the_sidecar() {
                 .status()
         };
         let Ok(status) = npm(&["--version"]) else {
-            eprintln!("skipping: npm is not installed, so the package cannot be built (.ci/run installs it)");
+            eprintln!(
+                "skipping: npm is not installed, so the package cannot be built (.ci/run installs it)"
+            );
             return;
         };
         assert!(status.success());
