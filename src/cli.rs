@@ -82,6 +82,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the HTTP API (docs/openapi.yaml) for services that cannot link the library
     Serve(ServeArgs),
+    /// Ask the sidecar on this machine whether it is alive (/healthz) or ready (/readyz): exit 0 yes, 1 no
+    Probe(ProbeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory
@@ -150,9 +152,34 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
-    /// How many recent record ids to remember (about 70 bytes each): a POSTed record whose id is among them is acknowledged with the stored timestamp and not written again; 0 turns this off
+    /// How many recent record ids to remember (under 100 bytes each): a POSTed record whose id is among them is acknowledged with the stored timestamp and not written again; 0 turns this off
     #[arg(long, value_name = "N", default_value_t = crate::once::DEFAULT_WINDOW)]
     pub dedupe_window: usize,
+}
+
+/// `actlog probe`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "For Kubernetes exec probes, which run inside the container (an httpGet probe comes from the node, whose loopback is not the pod's), with no curl needed in the image. A wildcard --listen (0.0.0.0, ::) is probed on loopback. Prints nothing when healthy; otherwise one line on stderr saying why.\n\nExit status: 0 healthy (or ready), 1 not (nothing listening, no answer in time, another status), 2 bad flag.\n\nExamples:\n  actlog probe\n  actlog probe --ready --timeout 2s\n  ACTLOG_LISTEN=127.0.0.1:9000 actlog probe"
+)]
+pub struct ProbeArgs {
+    /// Address the sidecar listens on (as `serve --listen`)
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "ACTLOG_LISTEN",
+        default_value = "127.0.0.1:8417",
+        value_parser = parse_listen
+    )]
+    pub listen: std::net::SocketAddr,
+
+    /// Ask /readyz (the store takes a lock and a probe write) instead of /healthz (the process answers)
+    #[arg(long)]
+    pub ready: bool,
+
+    /// Longest to wait for the whole answer (e.g. 2s, 500ms)
+    #[arg(long, value_name = "INTERVAL", default_value = "2s")]
+    pub timeout: String,
 }
 
 /// Parses `--listen`: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (e.g. `localhost:8417`),

@@ -88,6 +88,7 @@ fn every_subcommand_and_flag_is_in_the_man_pages_and_every_completion_script() {
         "stats",
         "demo",
         "serve",
+        "probe",
         "completions",
         "man",
     ] {

@@ -768,45 +768,6 @@ fn the_node_example_client_logs_and_queries_through_the_sidecar() {
     );
 }
 
-/// The example manifests parse, and the arguments they give actlog are ones it accepts.
-#[test]
-fn kubernetes_manifests_parse_and_give_actlog_arguments_it_accepts() {
-    use clap::Parser;
-    use yaml_rust2::YamlLoader;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let docs =
-            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for doc in &docs {
-            let spec = if doc["kind"].as_str() == Some("CronJob") {
-                &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-            } else {
-                &doc["spec"]["template"]["spec"]
-            };
-            for c in spec["containers"].as_vec().into_iter().flatten() {
-                if !c["image"].as_str().unwrap_or("").contains("actlog") {
-                    continue;
-                }
-                let mut argv = vec!["actlog".to_owned()];
-                argv.extend(
-                    c["args"]
-                        .as_vec()
-                        .unwrap()
-                        .iter()
-                        .map(|a| a.as_str().unwrap().to_owned()),
-                );
-                actlog::cli::Cli::try_parse_from(&argv)
-                    .unwrap_or_else(|e| panic!("{}: {argv:?}: {e}", path.display()));
-                checked += 1;
-            }
-        }
-    }
-    assert_eq!(checked, 2, "the sidecar and the CronJob");
-}
-
 /// Garbage bodies and query strings: never a 5xx, never a dead server.
 #[test]
 fn no_body_or_query_string_makes_the_server_fail() {

@@ -278,3 +278,37 @@ fn an_id_outside_the_window_is_written_again_as_documented() {
     assert_eq!(s, 201);
     assert_eq!(copies(t.path(), &ids[2]), 2);
 }
+
+/// Resident memory of a process, in KiB, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The README's "under 100 bytes each": a full window of 100,000 ids, rebuilt from the
+/// day file at start, against the same server with the check off.
+#[test]
+fn a_full_window_costs_under_100_bytes_an_id() {
+    let t = tempfile::tempdir().unwrap();
+    let n = 100_000;
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"username\":\"u{}\",\"action\":\"a\",\"details\":{{\"n\":{i}}}}}",
+                i % 50
+            )
+        })
+        .collect();
+    append_cli(t.path(), &(lines.join("\n") + "\n"));
+    let window = n.to_string();
+    let with = Server::start(t.path(), &["--dedupe-window", &window]);
+    let without = Server::start(t.path(), &["--dedupe-window", "0"]);
+    let extra = rss_kib(with.child.id()).saturating_sub(rss_kib(without.child.id())) * 1024;
+    let per_id = extra / n as u64;
+    eprintln!("a window of {n} ids: {extra} bytes, {per_id} an id");
+    assert!(
+        (20..=100).contains(&per_id),
+        "{per_id} bytes an id ({extra} bytes)"
+    );
+}

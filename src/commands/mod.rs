@@ -7,6 +7,7 @@ mod demo;
 mod maintain;
 mod manual;
 mod pager;
+mod probe;
 mod progress;
 mod query;
 mod reading;
@@ -44,6 +45,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Stats(args) => stats::stats(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
         Command::Demo(args) => demo::demo(&cli.dir_or(actlog::demo::DEFAULT_DEMO_DIR), args),
         Command::Serve(args) => serve::serve(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
+        Command::Probe(args) => probe::probe(args),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     }

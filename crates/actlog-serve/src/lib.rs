@@ -5,4 +5,5 @@
 #![warn(missing_docs)]
 
 pub mod once;
+pub mod probe;
 pub mod serve;
