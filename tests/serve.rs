@@ -696,8 +696,8 @@ fn every_route_in_the_openapi_document_exists_and_answers_as_documented() {
     assert!(resp["error"].is_string());
 }
 
-/// The Node.js example client (examples/node), run under Node against a real server:
-/// what it logs is in the day file, and its query finds it.
+/// The Node.js example (examples/node, using the @actlog/client package), run under Node
+/// against a real server: what it logs is in the day file, and its query finds it.
 #[test]
 fn the_node_example_client_logs_and_queries_through_the_sidecar() {
     let Ok(version) = std::process::Command::new("node").arg("--version").output() else {
@@ -714,6 +714,27 @@ fn the_node_example_client_logs_and_queries_through_the_sidecar() {
         major >= 18,
         "Node {major}: the example needs fetch (Node 18+)"
     );
+    // The example imports the package's build (clients/typescript/dist).
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/typescript");
+    if !package.join("dist/index.js").exists() {
+        let npm = |args: &[&str]| {
+            std::process::Command::new("npm")
+                .args(args)
+                .current_dir(&package)
+                .status()
+        };
+        let Ok(status) = npm(&["--version"]) else {
+            eprintln!(
+                "skipping: npm is not installed, so the package cannot be built (.ci/run installs it)"
+            );
+            return;
+        };
+        assert!(status.success());
+        if !package.join("node_modules").exists() {
+            assert!(npm(&["ci", "--no-audit", "--no-fund"]).unwrap().success());
+        }
+        assert!(npm(&["run", "build"]).unwrap().success());
+    }
     let t = tempfile::tempdir().unwrap();
     let server = Server::start(t.path(), &[]);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node/example.mjs");
