@@ -1,0 +1,295 @@
+//! Where exported records go: the [`Target`] the export loop feeds, and [`Postgres`],
+//! which sends each batch with `COPY` into a staging table and `INSERT … ON CONFLICT DO
+//! NOTHING` into the table, in one transaction that also saves the batch's progress.
+
+use crate::connect::{Database, error_text};
+use crate::error::ExportError;
+use crate::progress::Mark;
+use crate::row::Row;
+use crate::schema::{self, Names, Unfit};
+use actlog_core::record::Record;
+use chrono::NaiveDate;
+use postgres::{Client, Statement};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A receiver of batches of records.
+pub trait Target {
+    /// The progress saved by earlier runs (none for a target that keeps none).
+    fn saved(&mut self) -> Result<HashMap<NaiveDate, Mark>, ExportError>;
+    /// Takes one record, to go with the next commit.
+    fn add(&mut self, line: &[u8], record: &Record) -> Result<(), ExportError>;
+    /// Records taken since the last commit.
+    fn pending(&self) -> usize;
+    /// Sends what was taken, with the days' new marks, all or nothing; returns how many
+    /// rows were new to the target.
+    fn commit(&mut self, marks: &[(NaiveDate, Mark)]) -> Result<u64, ExportError>;
+}
+
+/// What an export into PostgreSQL writes to.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `--table`.
+    pub table: String,
+    /// `--create-schema`.
+    pub create_schema: bool,
+    /// The name the store's progress is kept under (`--source`).
+    pub source: String,
+    /// The selection's key ([`crate::select::Selection::key`]).
+    pub selection: String,
+}
+
+/// How long a second export of the same store and selection waits for the first one's lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(15);
+
+/// An open export into a PostgreSQL table.
+pub struct Postgres {
+    db: Database,
+    client: Client,
+    names: Names,
+    options: PgOptions,
+    insert: Statement,
+    upsert: Statement,
+    /// The batch as `COPY` text.
+    copy: Vec<u8>,
+    /// The batch's records, for naming one the server refuses.
+    batch: Vec<(Uuid, NaiveDate)>,
+    /// Ids in the batch: a repeat (a client's retry) is left out, keeping the first.
+    ids: HashSet<Uuid>,
+    /// Rows committed by this run.
+    committed: u64,
+    batches: u64,
+}
+
+impl Postgres {
+    /// Connects, creates the tables if asked, checks them, and takes the lock that keeps
+    /// one export per store, selection and table.
+    pub fn open(db: Database, options: PgOptions) -> Result<Postgres, ExportError> {
+        let names = Names::new(&options.table)
+            .ok_or_else(|| ExportError::BadTableName(options.table.clone()))?;
+        let mut client = db.connect()?;
+        let fault = |e: postgres::Error, doing: &str| fault(&db, e, doing, 0, None);
+        if options.create_schema {
+            schema::create(&mut client, &names).map_err(|e| fault(e, "creating the tables"))?;
+        }
+        let fit = match schema::check(&mut client, &names)
+            .map_err(|e| fault(e, "checking the table"))?
+        {
+            Ok(fit) => fit,
+            Err(Unfit::Missing(table)) => {
+                return Err(ExportError::NoTable {
+                    table,
+                    database: db.name(),
+                });
+            }
+            Err(Unfit::Shape(table, problem)) => return Err(ExportError::Shape { table, problem }),
+            Err(Unfit::Privilege(message)) => {
+                return Err(ExportError::Permission {
+                    endpoint: db.endpoint().to_owned(),
+                    message,
+                    needs: PRIVILEGES,
+                });
+            }
+        };
+        let key = xxhash_rust::xxh3::xxh3_64(
+            format!(
+                "{}\0{}\0{}",
+                names.table_text, options.source, options.selection
+            )
+            .as_bytes(),
+        ) as i64;
+        client
+            .batch_execute(&format!("SET lock_timeout = '{}s'", LOCK_WAIT.as_secs()))
+            .map_err(|e| fault(e, "setting the lock timeout"))?;
+        if let Err(e) = client.execute("SELECT pg_advisory_lock($1)", &[&key]) {
+            if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                return Err(ExportError::Busy {
+                    table: names.table_text.clone(),
+                    source_name: options.source.clone(),
+                    waited_s: LOCK_WAIT.as_secs(),
+                });
+            }
+            return Err(fault(e, "taking the export lock"));
+        }
+        client
+            .batch_execute(
+                "RESET lock_timeout;
+                 CREATE TEMP TABLE actlog_staging (
+                     id uuid, \"timestamp\" timestamptz, username text, action text,
+                     details jsonb, ip_address inet, user_agent text, raw text
+                 ) ON COMMIT DELETE ROWS",
+            )
+            .map_err(|e| fault(e, "creating the staging table"))?;
+        let insert = client
+            .prepare(&format!(
+                "INSERT INTO {} (id, \"timestamp\", username, action, details, ip_address, user_agent, raw)
+                 SELECT id, \"timestamp\", username, action, details, ip_address, user_agent, raw
+                 FROM pg_temp.actlog_staging
+                 ON CONFLICT {} DO NOTHING",
+                names.table, fit.conflict
+            ))
+            .map_err(|e| fault(e, "preparing the insert"))?;
+        let upsert = client
+            .prepare(&format!(
+                "INSERT INTO {} (source, selection, day, records, prefix_hash) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (source, selection, day) DO UPDATE
+                 SET records = EXCLUDED.records, prefix_hash = EXCLUDED.prefix_hash, updated_at = now()",
+                names.progress
+            ))
+            .map_err(|e| fault(e, "preparing the progress update"))?;
+        Ok(Postgres {
+            db,
+            client,
+            names,
+            options,
+            insert,
+            upsert,
+            copy: Vec::with_capacity(1 << 20),
+            batch: Vec::new(),
+            ids: HashSet::new(),
+            committed: 0,
+            batches: 0,
+        })
+    }
+
+    /// The table, as SQL names it.
+    pub fn table(&self) -> &str {
+        &self.names.table_text
+    }
+
+    fn send(&mut self, marks: &[(NaiveDate, Mark)]) -> Result<u64, postgres::Error> {
+        let mut tx = self.client.transaction()?;
+        let mut w = tx.copy_in("COPY pg_temp.actlog_staging FROM STDIN")?;
+        // A write fails only with the connection; `finish` reports it as the server saw it.
+        let _ = w.write_all(&self.copy);
+        w.finish()?;
+        let inserted = tx.execute(&self.insert, &[])?;
+        for (day, mark) in marks {
+            tx.execute(
+                &self.upsert,
+                &[
+                    &self.options.source,
+                    &self.options.selection,
+                    day,
+                    &(mark.records as i64),
+                    &(mark.hash as i64),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+}
+
+/// What an export needs of its role.
+const PRIVILEGES: &str = "the export needs INSERT on the table, SELECT, INSERT and UPDATE on its progress table, and TEMPORARY on the database; --create-schema also needs CREATE on the schema";
+
+impl Target for Postgres {
+    fn saved(&mut self) -> Result<HashMap<NaiveDate, Mark>, ExportError> {
+        schema::load_marks(
+            &mut self.client,
+            &self.names,
+            &self.options.source,
+            &self.options.selection,
+        )
+        .map_err(|e| fault(&self.db, e, "reading the export's progress", 0, None))
+    }
+
+    fn add(&mut self, line: &[u8], record: &Record) -> Result<(), ExportError> {
+        if !self.ids.insert(record.id) {
+            return Ok(());
+        }
+        Row::new(line, record).write_copy(&mut self.copy);
+        self.batch.push((record.id, record.day()));
+        Ok(())
+    }
+
+    fn pending(&self) -> usize {
+        self.batch.len()
+    }
+
+    fn commit(&mut self, marks: &[(NaiveDate, Mark)]) -> Result<u64, ExportError> {
+        if self.batch.is_empty() {
+            return Ok(0);
+        }
+        self.batches += 1;
+        let result = self.send(marks);
+        let batch = std::mem::take(&mut self.batch);
+        self.copy.clear();
+        self.ids.clear();
+        match result {
+            Ok(n) => {
+                self.committed += n;
+                Ok(n)
+            }
+            Err(e) => {
+                let doing = format!("sending batch {} ({} records)", self.batches, batch.len());
+                Err(fault(&self.db, e, &doing, self.committed, Some(&batch)))
+            }
+        }
+    }
+}
+
+/// The error for a failed statement, in the export's words.
+fn fault(
+    db: &Database,
+    e: postgres::Error,
+    doing: &str,
+    committed: u64,
+    batch: Option<&[(Uuid, NaiveDate)]>,
+) -> ExportError {
+    let endpoint = db.endpoint().to_owned();
+    let Some(d) = e.as_db_error() else {
+        return ExportError::Lost {
+            endpoint,
+            problem: db.scrub(&error_text(&e)),
+            doing: doing.to_owned(),
+            committed,
+        };
+    };
+    let code = d.code().code();
+    let mut message = d.message().to_owned();
+    if let Some(detail) = d.detail() {
+        message = format!("{message} ({detail})");
+    }
+    if let Some(hint) = d.hint() {
+        message = format!("{message}; {hint}");
+    }
+    let message = db.scrub(&message).replace(['\n', '\r'], " ");
+    match &code[..2] {
+        "57" | "08" => ExportError::Lost {
+            endpoint,
+            problem: format!("{message}, SQLSTATE {code}"),
+            doing: doing.to_owned(),
+            committed,
+        },
+        "42" if code == "42501" => ExportError::Permission {
+            endpoint,
+            message,
+            needs: PRIVILEGES,
+        },
+        "22" | "23" if batch.is_some() => {
+            let batch = batch.unwrap_or_default();
+            // COPY names the line of its input: the batch's record of that index.
+            let index = d
+                .where_()
+                .and_then(|w| w.split(", line ").nth(1))
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1))
+                .unwrap_or(0);
+            let (id, day) = batch
+                .get(index)
+                .map(|(id, day)| (id.to_string(), day.to_string()))
+                .unwrap_or_default();
+            ExportError::Rejected { id, day, message }
+        }
+        _ => ExportError::Database {
+            endpoint,
+            doing: doing.to_owned(),
+            message: format!("{message} (SQLSTATE {code})"),
+        },
+    }
+}
