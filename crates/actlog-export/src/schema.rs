@@ -216,7 +216,7 @@ pub fn check(client: &mut Client, names: &Names) -> Result<Result<Fit, Unfit>, p
         }
     }
     let row = client.query_one(
-        "SELECT has_table_privilege($1, 'INSERT'), has_table_privilege($2, 'SELECT, INSERT, UPDATE')",
+        "SELECT has_table_privilege($1::oid, 'INSERT'), has_table_privilege($2::oid, 'SELECT, INSERT, UPDATE')",
         &[&table, &progress],
     )?;
     if !row.get::<_, bool>(0) {

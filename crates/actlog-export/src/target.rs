@@ -242,11 +242,20 @@ fn fault(
 ) -> ExportError {
     let endpoint = db.endpoint().to_owned();
     let Some(d) = e.as_db_error() else {
-        return ExportError::Lost {
+        let problem = db.scrub(&error_text(&e));
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io {
+            return ExportError::Lost {
+                endpoint,
+                problem,
+                doing: doing.to_owned(),
+                committed,
+            };
+        }
+        return ExportError::Database {
             endpoint,
-            problem: db.scrub(&error_text(&e)),
             doing: doing.to_owned(),
-            committed,
+            message: problem,
         };
     };
     let code = d.code().code();
