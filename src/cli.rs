@@ -600,7 +600,12 @@ pub enum ExportTarget {
 )]
 pub struct PostgresArgs {
     /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a HOST starting with / is a Unix-socket directory: postgres://u@%2Frun%2Fpostgresql/db)
-    #[arg(long, value_name = "URL", env = "ACTLOG_PG_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ACTLOG_PG_URL",
+        hide_env_values = true
+    )]
     pub url: Option<String>,
 
     /// Create the table, its indexes (username, timestamp DESC, action) and the progress table, where missing

@@ -142,7 +142,10 @@ fn postgres(
 fn damage_note(report: &Report) -> String {
     match report.outcome.damaged {
         0 => String::new(),
-        n => format!(", {}", super::count_of(n, "damaged line skipped", "damaged lines skipped")),
+        n => format!(
+            ", {}",
+            super::count_of(n, "damaged line skipped", "damaged lines skipped")
+        ),
     }
 }
 

@@ -67,11 +67,12 @@ impl Names {
         })
     }
 
-    /// The statements `--create-schema` runs, each creating only what is missing.
-    pub fn create_sql(&self) -> String {
-        let (t, p, i) = (&self.table, &self.progress, &self.index_prefix);
+    /// The statements creating the table and its indexes (the seed's, on `username`,
+    /// `timestamp DESC` and `action`).
+    pub fn table_sql(&self) -> String {
+        let (t, i) = (&self.table, &self.index_prefix);
         format!(
-            "CREATE TABLE IF NOT EXISTS {t} (
+            "CREATE TABLE {t} (
     id uuid PRIMARY KEY,
     \"timestamp\" timestamptz NOT NULL,
     username varchar(255) NOT NULL,
@@ -82,10 +83,16 @@ impl Names {
     raw text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS {i}_username ON {t} (username);
-CREATE INDEX IF NOT EXISTS {i}_timestamp ON {t} (\"timestamp\" DESC);
-CREATE INDEX IF NOT EXISTS {i}_action ON {t} (action);
-CREATE TABLE IF NOT EXISTS {p} (
+CREATE INDEX {i}_username ON {t} (username);
+CREATE INDEX {i}_timestamp ON {t} (\"timestamp\" DESC);
+CREATE INDEX {i}_action ON {t} (action);"
+        )
+    }
+
+    /// The statement creating the progress table.
+    pub fn progress_sql(&self) -> String {
+        format!(
+            "CREATE TABLE {} (
     source text NOT NULL,
     selection text NOT NULL,
     day date NOT NULL,
@@ -93,7 +100,8 @@ CREATE TABLE IF NOT EXISTS {p} (
     prefix_hash bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (source, selection, day)
-);"
+);",
+            self.progress
         )
     }
 }
@@ -103,7 +111,14 @@ pub fn create(client: &mut Client, names: &Names) -> Result<(), postgres::Error>
     let mut tx = client.transaction()?;
     // Two `CREATE TABLE IF NOT EXISTS` at the same moment can both try to create it.
     tx.execute("SELECT pg_advisory_xact_lock(7310516093614850401)", &[])?;
-    tx.batch_execute(&names.create_sql())?;
+    // A table that exists is left as it is (its owner's to change): only what is
+    // missing is created.
+    if oid_tx(&mut tx, &names.table)?.is_none() {
+        tx.batch_execute(&names.table_sql())?;
+    }
+    if oid_tx(&mut tx, &names.progress)?.is_none() {
+        tx.batch_execute(&names.progress_sql())?;
+    }
     tx.commit()
 }
 
@@ -142,9 +157,6 @@ const WANTED: [(&str, &[&str]); 8] = [
 pub fn check(client: &mut Client, names: &Names) -> Result<Result<Fit, Unfit>, postgres::Error> {
     let Some(table) = oid(client, &names.table)? else {
         return Ok(Err(Unfit::Missing(names.table_text.clone())));
-    };
-    let Some(progress) = oid(client, &names.progress)? else {
-        return Ok(Err(Unfit::Missing(names.progress_text.clone())));
     };
     let shape = |problem: String| Ok(Err(Unfit::Shape(names.table_text.clone(), problem)));
     let columns = client.query(
@@ -199,6 +211,9 @@ pub fn check(client: &mut Client, names: &Names) -> Result<Result<Fit, Unfit>, p
             "it has no primary key or unique index on id (or on id and timestamp, for a table partitioned by time), which ON CONFLICT needs".into(),
         );
     };
+    let Some(progress) = oid(client, &names.progress)? else {
+        return Ok(Err(Unfit::Missing(names.progress_text.clone())));
+    };
     let progress_columns: Vec<String> = client
         .query(
             "SELECT attname::text FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
@@ -232,6 +247,15 @@ pub fn check(client: &mut Client, names: &Names) -> Result<Result<Fit, Unfit>, p
         ))));
     }
     Ok(Ok(Fit { conflict }))
+}
+
+fn oid_tx(
+    tx: &mut postgres::Transaction<'_>,
+    quoted: &str,
+) -> Result<Option<u32>, postgres::Error> {
+    Ok(tx
+        .query_one("SELECT to_regclass($1)::oid", &[&quoted])?
+        .get::<_, Option<u32>>(0))
 }
 
 fn oid(client: &mut Client, quoted: &str) -> Result<Option<u32>, postgres::Error> {
