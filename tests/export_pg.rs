@@ -866,3 +866,152 @@ fn the_database_going_away_mid_export_commits_whole_batches_only_and_a_rerun_com
         "60000"
     );
 }
+
+fn rows(c: &pg::Cluster, db: &str, table: &str) -> u64 {
+    c.psql_ok(db, &format!("SELECT count(*) FROM {table}"))
+        .parse()
+        .unwrap()
+}
+
+/// docs/EXPORT.md: what happens when the directory and the database disagree.
+#[test]
+fn when_the_store_and_the_database_disagree_nothing_is_lost_or_doubled() {
+    let Some(c) = cluster() else { return };
+    c.create_db("disagree");
+    let url = c.url("disagree");
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, _) = ordinary(300);
+    append(dir.path(), &lines);
+    let out = export_pg(dir.path(), &url, &["--create-schema"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let day10 = dir.path().join("activity-2025-03-10.json");
+
+    // A record edited in place: the day is sent again, the database keeps what it had.
+    let text = std::fs::read_to_string(&day10).unwrap();
+    let first = text.lines().next().unwrap().to_owned();
+    let edited = first.replacen("\"username\":\"user0\"", "\"username\":\"mallory\"", 1);
+    assert_ne!(edited, first);
+    std::fs::write(&day10, text.replacen(&first, &edited, 1)).unwrap();
+    let out = export_pg(dir.path(), &url, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2025-03-10: the store no longer holds the records exported before"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(" 0 new rows, 100 already there"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        c.psql_ok(
+            "disagree",
+            &format!(
+                "SELECT username FROM activity_logs WHERE id = '{}'",
+                id_of(0)
+            )
+        ),
+        "user0"
+    );
+    // The new position is saved: the next run sends nothing.
+    let out = export_pg(dir.path(), &url, &[]);
+    assert!(stderr(&out).contains("0 records sent"), "{}", stderr(&out));
+
+    // Lines removed, and a record appended after them: the new one arrives, none is lost.
+    let text = std::fs::read_to_string(&day10).unwrap();
+    let kept: String = text.lines().skip(10).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&day10, kept).unwrap();
+    append(
+        dir.path(),
+        &[format!(
+            r#"{{"id":"{}","timestamp":"2025-03-10T23:00:00.000Z","username":"late","action":"x"}}"#,
+            id_of(0xfff0)
+        )],
+    );
+    let out = export_pg(dir.path(), &url, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(" 1 new rows"), "{}", stderr(&out));
+    assert_eq!(rows(c, "disagree", "activity_logs"), 301);
+
+    // A day deleted by retention: its rows stay in PostgreSQL, nothing is re-sent.
+    std::fs::remove_file(&day10).unwrap();
+    let out = export_pg(dir.path(), &url, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("0 records sent"), "{}", stderr(&out));
+    assert_eq!(rows(c, "disagree", "activity_logs"), 301);
+
+    // Another store exporting under the same --source: its records are added, the first
+    // store's are kept.
+    let other = tempfile::tempdir().unwrap();
+    append(
+        other.path(),
+        &[format!(
+            r#"{{"id":"{}","timestamp":"2025-03-11T08:00:00.000Z","username":"other","action":"x"}}"#,
+            id_of(0xeee0)
+        )],
+    );
+    let source = dir.path().canonicalize().unwrap().display().to_string();
+    let out = export_pg(other.path(), &url, &["--source", &source]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 new rows"), "{}", stderr(&out));
+    assert_eq!(rows(c, "disagree", "activity_logs"), 302);
+    let out = export_pg(dir.path(), &url, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("0 new rows"), "{}", stderr(&out));
+    assert_eq!(rows(c, "disagree", "activity_logs"), 302);
+}
+
+/// README: a table partitioned by month (the SQL docs/EXPORT.md gives), with an old month
+/// dropped on the database's side while the store still has it.
+#[test]
+fn a_table_partitioned_by_month_takes_the_export_and_a_dropped_month_stays_dropped() {
+    let Some(c) = cluster() else { return };
+    c.create_db("monthly");
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/EXPORT.md")).unwrap();
+    let sql = docs
+        .split("```sql partitioned\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/EXPORT.md has the partitioned table's SQL");
+    c.psql_ok("monthly", sql);
+    c.psql_ok("monthly", "GRANT ALL ON ALL TABLES IN SCHEMA public TO exporter; CREATE TABLE activity_logs_2025_03 PARTITION OF activity_logs FOR VALUES FROM ('2025-03-01') TO ('2025-04-01'); CREATE TABLE activity_logs_2025_04 PARTITION OF activity_logs FOR VALUES FROM ('2025-04-01') TO ('2025-05-01'); GRANT ALL ON ALL TABLES IN SCHEMA public TO exporter");
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, _) = ordinary(200);
+    append(dir.path(), &lines);
+    append(
+        dir.path(),
+        &[format!(
+            r#"{{"id":"{}","timestamp":"2025-04-02T08:00:00.000Z","username":"april","action":"x"}}"#,
+            id_of(0xa9a9)
+        )],
+    );
+    let url = c.url("monthly");
+    let out = export_pg(dir.path(), &url, &["--create-schema"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rows(c, "monthly", "activity_logs_2025_03"), 200);
+    // Retention on the database's side: the month is dropped; the export does not bring it back.
+    c.psql_ok("monthly", "DROP TABLE activity_logs_2025_03");
+    let out = export_pg(dir.path(), &url, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rows(c, "monthly", "activity_logs"), 1);
+    // A record for a month without a partition: one line naming it, nothing committed.
+    append(
+        dir.path(),
+        &[format!(
+            r#"{{"id":"{}","timestamp":"2025-06-02T08:00:00.000Z","username":"june","action":"x"}}"#,
+            id_of(0xa6a6)
+        )],
+    );
+    let out = export_pg(dir.path(), &url, &[]);
+    assert_fault(
+        &out,
+        &format!(
+            "PostgreSQL refused the batch holding record {} of 2025-06-02: no partition of relation",
+            id_of(0xa6a6)
+        ),
+        pg::EXPORTER_PASSWORD,
+    );
+    assert_eq!(rows(c, "monthly", "activity_logs"), 1);
+}

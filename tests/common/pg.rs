@@ -3,6 +3,8 @@
 //! when the tests run as root, since the server refuses root), one per test binary,
 //! stopped when the binary exits (passed or failed) or the guard is dropped.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
