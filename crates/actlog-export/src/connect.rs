@@ -43,6 +43,7 @@ impl std::fmt::Debug for Settings {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A database to connect to.
+#[derive(Clone)]
 pub struct Database {
     config: postgres::Config,
     /// `host:port/db as user`, for messages.

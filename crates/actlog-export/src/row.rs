@@ -148,12 +148,15 @@ pub fn timestamp_text(t: DateTime<Utc>) -> String {
 fn details_text(details: &Map<String, Value>) -> String {
     let mut fits = true;
     check_value_map(details, &mut fits);
-    if fits {
-        return Value::Object(details.clone()).to_string();
-    }
-    let mut copy = details.clone();
-    fix_map(&mut copy);
-    Value::Object(copy).to_string()
+    let text = if fits {
+        serde_json::to_string(details)
+    } else {
+        let mut copy = details.clone();
+        fix_map(&mut copy);
+        serde_json::to_string(&copy)
+    };
+    // Serializing a map of JSON values into a string cannot fail.
+    text.unwrap_or_default()
 }
 
 fn check_value_map(m: &Map<String, Value>, fits: &mut bool) {

@@ -92,6 +92,7 @@ pub fn export(opts: &Options<'_>, target: &mut dyn Target) -> Result<Report, Exp
         }
     }
     run.commit()?;
+    run.finish()?;
     if let (Some(follow), Some((follower, _))) = (&opts.follow, started)
         && !run.report.stopped
     {
@@ -166,6 +167,12 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// Waits until every batch sent is confirmed.
+    fn finish(&mut self) -> Result<(), ExportError> {
+        self.report.inserted += self.target.finish()?;
+        Ok(())
+    }
+
     /// Reads the store (as `snapshot` holds it, when following), only the days `only`
     /// names if given.
     fn pass(
@@ -203,6 +210,7 @@ impl Run<'_, '_> {
             let (_, seen) = read?;
             merge(&mut self.report.outcome, seen);
             self.commit()?;
+            self.finish()?;
             if stopping || self.report.stopped {
                 self.report.stopped = true;
                 return Ok(());

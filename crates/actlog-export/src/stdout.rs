@@ -108,6 +108,10 @@ impl<W: Write> Target for Stream<W> {
         self.pending
     }
 
+    fn finish(&mut self) -> Result<u64, ExportError> {
+        self.commit(&[])
+    }
+
     fn commit(&mut self, _: &[(NaiveDate, Mark)]) -> Result<u64, ExportError> {
         let n = std::mem::take(&mut self.pending) as u64;
         if let Some(w) = &mut self.csv {

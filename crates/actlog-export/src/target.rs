@@ -23,9 +23,12 @@ pub trait Target {
     fn add(&mut self, line: &[u8], record: &Record) -> Result<(), ExportError>;
     /// Records taken since the last commit.
     fn pending(&self) -> usize;
-    /// Sends what was taken, with the days' new marks, all or nothing; returns how many
-    /// rows were new to the target.
+    /// Sends what was taken, with the days' new marks, all or nothing. It may still be
+    /// on its way when this returns (its failure then comes from the next call); returns
+    /// how many rows the batches confirmed meanwhile were new to the target.
     fn commit(&mut self, marks: &[(NaiveDate, Mark)]) -> Result<u64, ExportError>;
+    /// Waits for every batch sent to be confirmed; returns how many rows they added.
+    fn finish(&mut self) -> Result<u64, ExportError>;
 }
 
 /// What an export into PostgreSQL writes to.
@@ -44,23 +47,42 @@ pub struct PgOptions {
 /// How long a second export of the same store and selection waits for the first one's lock.
 pub const LOCK_WAIT: Duration = Duration::from_secs(15);
 
-/// An open export into a PostgreSQL table.
+/// An open export into a PostgreSQL table. Batches are sent by a thread of their own,
+/// so the next batch is read and encoded while the server takes the last one.
 pub struct Postgres {
-    db: Database,
-    client: Client,
     names: Names,
-    options: PgOptions,
-    insert: Statement,
-    upsert: Statement,
     /// The batch as `COPY` text.
     copy: Vec<u8>,
     /// The batch's records, for naming one the server refuses.
     batch: Vec<(Uuid, NaiveDate)>,
     /// Ids in the batch: a repeat (a client's retry) is left out, keeping the first.
     ids: HashSet<Uuid>,
+    batches: u64,
+    /// The progress the database held when the export began.
+    saved: Option<HashMap<NaiveDate, Mark>>,
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    results: std::sync::mpsc::Receiver<Result<u64, ExportError>>,
+    in_flight: bool,
+    sender: Option<std::thread::JoinHandle<()>>,
+}
+
+/// One batch for the sending thread.
+struct Job {
+    copy: Vec<u8>,
+    batch: Vec<(Uuid, NaiveDate)>,
+    marks: Vec<(NaiveDate, Mark)>,
+    number: u64,
+}
+
+/// The sending thread's side: the connection and its statements.
+struct Sender {
+    db: Database,
+    client: Client,
+    options: PgOptions,
+    insert: Statement,
+    upsert: Statement,
     /// Rows committed by this run.
     committed: u64,
-    batches: u64,
 }
 
 impl Postgres {
@@ -139,18 +161,43 @@ impl Postgres {
                 names.progress
             ))
             .map_err(|e| fault(e, "preparing the progress update"))?;
-        Ok(Postgres {
+        let saved = schema::load_marks(&mut client, &names, &options.source, &options.selection)
+            .map_err(|e| fault(e, "reading the export's progress"))?;
+        let mut sender = Sender {
             db,
             client,
-            names,
             options,
             insert,
             upsert,
+            committed: 0,
+        };
+        let (jobs, inbox) = std::sync::mpsc::sync_channel::<Job>(0);
+        let (outbox, results) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("actlog-export-pg".into())
+            .spawn(move || {
+                for job in inbox {
+                    if outbox.send(sender.run(job)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| ExportError::Database {
+                endpoint: String::new(),
+                doing: "starting the sending thread".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Postgres {
+            names,
             copy: Vec::with_capacity(1 << 20),
             batch: Vec::new(),
             ids: HashSet::new(),
-            committed: 0,
             batches: 0,
+            saved: Some(saved),
+            jobs: Some(jobs),
+            results,
+            in_flight: false,
+            sender: Some(thread),
         })
     }
 
@@ -159,11 +206,41 @@ impl Postgres {
         &self.names.table_text
     }
 
-    fn send(&mut self, marks: &[(NaiveDate, Mark)]) -> Result<u64, postgres::Error> {
+    /// Waits for the batch in flight, if any: the rows it added.
+    fn settle(&mut self) -> Result<u64, ExportError> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(0);
+        }
+        match self.results.recv() {
+            Ok(result) => result,
+            Err(_) => Err(ExportError::Database {
+                endpoint: String::new(),
+                doing: "sending a batch".into(),
+                message: "the sending thread stopped".into(),
+            }),
+        }
+    }
+}
+
+impl Sender {
+    fn run(&mut self, job: Job) -> Result<u64, ExportError> {
+        match self.send(&job.copy, &job.marks) {
+            Ok(n) => {
+                self.committed += n;
+                Ok(n)
+            }
+            Err(e) => {
+                let doing = format!("sending batch {} ({} records)", job.number, job.batch.len());
+                Err(fault(&self.db, e, &doing, self.committed, Some(&job.batch)))
+            }
+        }
+    }
+
+    fn send(&mut self, copy: &[u8], marks: &[(NaiveDate, Mark)]) -> Result<u64, postgres::Error> {
         let mut tx = self.client.transaction()?;
         let mut w = tx.copy_in("COPY pg_temp.actlog_staging FROM STDIN")?;
         // A write fails only with the connection; `finish` reports it as the server saw it.
-        let _ = w.write_all(&self.copy);
+        let _ = w.write_all(copy);
         w.finish()?;
         let inserted = tx.execute(&self.insert, &[])?;
         for (day, mark) in marks {
@@ -186,15 +263,19 @@ impl Postgres {
 /// What an export needs of its role.
 const PRIVILEGES: &str = "the export needs INSERT on the table, SELECT, INSERT and UPDATE on its progress table, and TEMPORARY on the database; --create-schema also needs CREATE on the schema";
 
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once the batch in flight is settled.
+        self.jobs = None;
+        if let Some(t) = self.sender.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Target for Postgres {
     fn saved(&mut self) -> Result<HashMap<NaiveDate, Mark>, ExportError> {
-        schema::load_marks(
-            &mut self.client,
-            &self.names,
-            &self.options.source,
-            &self.options.selection,
-        )
-        .map_err(|e| fault(&self.db, e, "reading the export's progress", 0, None))
+        Ok(self.saved.take().unwrap_or_default())
     }
 
     fn add(&mut self, line: &[u8], record: &Record) -> Result<(), ExportError> {
@@ -214,21 +295,33 @@ impl Target for Postgres {
         if self.batch.is_empty() {
             return Ok(0);
         }
+        // One batch on its way at a time: the one before must be in before this goes.
+        let before = self.settle()?;
         self.batches += 1;
-        let result = self.send(marks);
-        let batch = std::mem::take(&mut self.batch);
-        self.copy.clear();
+        let job = Job {
+            copy: std::mem::replace(&mut self.copy, Vec::with_capacity(1 << 20)),
+            batch: std::mem::take(&mut self.batch),
+            marks: marks.to_vec(),
+            number: self.batches,
+        };
         self.ids.clear();
-        match result {
-            Ok(n) => {
-                self.committed += n;
-                Ok(n)
-            }
-            Err(e) => {
-                let doing = format!("sending batch {} ({} records)", self.batches, batch.len());
-                Err(fault(&self.db, e, &doing, self.committed, Some(&batch)))
-            }
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            return Err(ExportError::Database {
+                endpoint: String::new(),
+                doing: "sending a batch".into(),
+                message: "the sending thread stopped".into(),
+            });
         }
+        self.in_flight = true;
+        Ok(before)
+    }
+
+    fn finish(&mut self) -> Result<u64, ExportError> {
+        self.settle()
     }
 }
 
