@@ -653,6 +653,19 @@ fn each_bad_setting_and_fault_is_one_clear_line_and_exit_2() {
         "database \"no_such_db\" does not exist",
         pw,
     );
+    let help = actlog()
+        .args(["export", "postgres", "--help"])
+        .env(
+            "ACTLOG_PG_URL",
+            format!("postgres://exporter:{pw}@localhost/x"),
+        )
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(
+        !String::from_utf8_lossy(&help.stdout).contains(pw),
+        "--help shows no password"
+    );
     let none = actlog()
         .arg("--dir")
         .arg(dir.path())

@@ -293,3 +293,28 @@ fn follow_exports_every_record_of_every_writer_once_across_midnight_and_maintena
         "{again_err}"
     );
 }
+
+#[test]
+fn export_to_standard_output_follows_new_records_until_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    append_lines(dir.path(), &[record_line(1, "2025-08-01T10:00:00.000Z")]);
+    let mut child = actlog()
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["export", "--format", "jsonl", "-f"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim_end(), record_line(1, "2025-08-01T10:00:00.000Z"));
+    // A new day's file, written while it follows.
+    append_lines(dir.path(), &[record_line(2, "2025-08-02T00:00:01.000Z")]);
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim_end(), record_line(2, "2025-08-02T00:00:01.000Z"));
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

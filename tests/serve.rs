@@ -783,7 +783,7 @@ fn kubernetes_manifests_parse_and_give_actlog_arguments_it_accepts() {
             }
         }
     }
-    assert_eq!(checked, 2, "the sidecar and the CronJob");
+    assert_eq!(checked, 3, "the sidecar, the CronJob and the exporter");
 }
 
 /// Garbage bodies and query strings: never a 5xx, never a dead server.
