@@ -4,7 +4,6 @@
 //! (1,000,000 records: 5 gzipped days of 200,000); `ACTLOG_BENCH_QUICK=1` for 50,000.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[path = "../tests/common/pg.rs"]
 mod pg;

@@ -83,7 +83,7 @@ pub enum Command {
     /// Serve the HTTP API (docs/openapi.yaml) for services that cannot link the library
     Serve(ServeArgs),
     /// Export records into PostgreSQL (`export postgres`), or to standard output as CSV, JSON Lines or COPY text (`export --format`)
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory

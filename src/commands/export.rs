@@ -123,13 +123,13 @@ fn postgres(
         for day in &report.resent {
             eprintln!(
                 "actlog: warning: {day}: the store no longer holds the records exported before (lines removed or edited, the day deleted and written again, or another store exporting under the same --source): sent the whole day again; rows already in {} were kept as they were",
-                target.table()
+                target.table_name()
             );
         }
         eprintln!(
             "actlog: {} into {}: {} new rows, {} already there, {} exported by earlier runs{}",
             super::count_of(report.sent, "record sent", "records sent"),
-            target.table(),
+            target.table_name(),
             report.inserted,
             report.sent - report.inserted,
             report.done_before,

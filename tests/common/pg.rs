@@ -191,13 +191,11 @@ impl Cluster {
 
     /// psql as the superuser on `db`: runs `sql`, unaligned, tuples only.
     pub fn psql(&self, db: &str, sql: &str) -> Output {
-        Command::new(
-            self.bin
-                .join("psql")
-                .exists()
-                .then(|| self.bin.join("psql"))
-                .unwrap_or_else(|| "psql".into()),
-        )
+        Command::new(if self.bin.join("psql").exists() {
+            self.bin.join("psql")
+        } else {
+            "psql".into()
+        })
         .arg("-h")
         .arg(&self.root)
         .args([

@@ -201,8 +201,8 @@ impl Postgres {
         })
     }
 
-    /// The table, as SQL names it.
-    pub fn table(&self) -> &str {
+    /// The table's name as text (unquoted), for messages.
+    pub fn table_name(&self) -> &str {
         &self.names.table_text
     }
 
