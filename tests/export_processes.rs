@@ -318,3 +318,44 @@ fn export_to_standard_output_follows_new_records_until_sigterm() {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_second_export_of_the_same_store_waits_for_the_first_then_says_it_is_running() {
+    let Some(c) = pg::shared() else { return };
+    c.create_db("locked");
+    let dir = tempfile::tempdir().unwrap();
+    append_lines(dir.path(), &[record_line(7, "2025-09-01T10:00:00.000Z")]);
+    let url = c.url("locked");
+    let mut first = export_cmd(dir.path(), &url, &["--create-schema", "--follow"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the first one holds its lock (a hang guard, not a timing claim).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.psql_ok(
+        "locked",
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+    ) == "0"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first export never took its lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = export_cmd(dir.path(), &url, &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another actlog export into activity_logs from"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(first.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        c.psql_ok("locked", "SELECT count(*) FROM activity_logs"),
+        "1"
+    );
+}

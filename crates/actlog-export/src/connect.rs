@@ -94,6 +94,12 @@ impl Database {
         {
             config.password(p);
         }
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(ExportError::BadSetting {
+                what: "--url (ACTLOG_PG_URL)".into(),
+                problem: "sslmode=require: actlog connects without TLS; reach the database over the cluster network (sslmode=prefer or disable)".into(),
+            });
+        }
         if config.get_user().is_none() {
             return Err(ExportError::BadSetting {
                 what: if s.url.is_some() {
