@@ -84,6 +84,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ask the sidecar on this machine whether it is alive (/healthz) or ready (/readyz): exit 0 yes, 1 no
     Probe(ProbeArgs),
+    /// Export records into PostgreSQL (`export postgres`), or to standard output as CSV, JSON Lines or COPY text (`export --format`)
+    Export(Box<ExportArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory
@@ -565,4 +567,100 @@ pub struct DemoArgs {
     /// Write even into a directory holding records the demo did not write (never needed for a new or demo-only directory)
     #[arg(long)]
     pub force: bool,
+}
+
+/// `actlog export`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Writes every selected record to standard output, in stored order; the filters are query's. With -f, goes on with new records until SIGTERM or SIGINT (then exits 0).\n\nExit status: 0 done, 2 error.\n\nExamples:\n  actlog export --format csv --since 2026-11-01 > november.csv\n  actlog export --format pg-copy > rows.copy && psql -c \"\\\\copy activity_logs (id, \\\"timestamp\\\", username, action, details, ip_address, user_agent, raw) FROM rows.copy\"\n  actlog export postgres --url postgres://actlog@db:5432/app --create-schema\n  actlog export postgres --follow        # as a Deployment; URL from ACTLOG_PG_URL or POSTGRES_*"
+)]
+pub struct ExportArgs {
+    /// Into a PostgreSQL table
+    #[command(subcommand)]
+    pub target: Option<ExportTarget>,
+
+    /// Standard output's format: csv (RFC 4180, a header), jsonl (the stored lines), pg-copy (COPY ... FROM STDIN text format)
+    #[arg(long, value_enum, required = true)]
+    pub format: Option<ExportFormat>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub filters: FilterArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub follow: FollowArgs,
+}
+
+/// `actlog export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// RFC 4180 CSV with a header row; an absent field is an empty cell; cells exactly as stored (no spreadsheet escaping).
+    Csv,
+    /// JSON Lines: the stored lines, unchanged.
+    Jsonl,
+    /// PostgreSQL COPY text format (tab-separated, \\N for NULL), the columns of docs/EXPORT.md.
+    PgCopy,
+}
+
+/// `--follow` and `--poll`, shared by both kinds of export.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FollowArgs {
+    /// Keep exporting records as they are appended (across midnight and maintenance) until SIGTERM or SIGINT, which finish the current batch and exit 0
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// With -f: check for new records every INTERVAL (e.g. 2s) instead of waiting for file-system events; needed on network volumes
+    #[arg(long, value_name = "INTERVAL", requires = "follow")]
+    pub poll: Option<String>,
+}
+
+/// Where `actlog export` writes.
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// Into a PostgreSQL table: COPY into a staging table and INSERT ... ON CONFLICT DO NOTHING, one transaction per batch that also saves how far each day is exported
+    Postgres(PostgresArgs),
+}
+
+/// `actlog export postgres`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The database: --url, else ACTLOG_PG_URL, else POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER and POSTGRES_PASSWORD (POSTGRES_PASSWORD also fills in a URL without a password). The password is never printed. Connections are not encrypted (no TLS): keep the database on the cluster network.\nProgress is kept in TABLE_export_progress, in the same transaction as the rows: a killed export resumes where it stopped, a rerun inserts nothing. docs/EXPORT.md has the columns and what happens when the store and the database disagree.\n\nExit status: 0 done (or stopped by SIGTERM/SIGINT with --follow), 2 error (one line; the batch in flight is not committed).\n\nExamples:\n  actlog export postgres --url postgres://actlog@db:5432/app --create-schema\n  ACTLOG_PG_URL=postgres://actlog@db/app actlog export postgres --since 2026-11-01 --follow\n  actlog export postgres --table reports.activity --user alice"
+)]
+pub struct PostgresArgs {
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a HOST starting with / is a Unix-socket directory: postgres://u@%2Frun%2Fpostgresql/db)
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ACTLOG_PG_URL",
+        hide_env_values = true
+    )]
+    pub url: Option<String>,
+
+    /// Create the table, its indexes (username, timestamp DESC, action) and the progress table, where missing
+    #[arg(long)]
+    pub create_schema: bool,
+
+    /// The table: NAME or SCHEMA.NAME
+    #[arg(long, value_name = "TABLE", default_value = "activity_logs")]
+    pub table: String,
+
+    /// Records per batch (one transaction each)
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch: u32,
+
+    /// The name this store's progress is kept under [default: the log directory's absolute path]; give the same name where pods mount the volume at different paths
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub filters: FilterArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub follow: FollowArgs,
 }

@@ -91,6 +91,7 @@ fn every_subcommand_and_flag_is_in_the_man_pages_and_every_completion_script() {
         "probe",
         "completions",
         "man",
+        "export",
     ] {
         assert!(subs.iter().any(|s| s == wanted), "{wanted} not in --help");
     }
@@ -124,7 +125,11 @@ fn every_subcommand_and_flag_is_in_the_man_pages_and_every_completion_script() {
         let fish = &scripts[2].1;
         let fish_sub: String = fish
             .lines()
-            .filter(|l| l.contains(&format!("__fish_actlog_using_subcommand {sub}\"")))
+            // A subcommand with subcommands of its own (export) has `; and not …` after it.
+            .filter(|l| {
+                l.contains(&format!("__fish_actlog_using_subcommand {sub}\""))
+                    || l.contains(&format!("__fish_actlog_using_subcommand {sub};"))
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let bash = &scripts[0].1;
@@ -168,8 +173,22 @@ fn every_subcommand_and_flag_is_in_the_man_pages_and_every_completion_script() {
     written.sort();
     let mut expected: Vec<String> = subs.iter().map(|s| format!("actlog-{s}.1")).collect();
     expected.push("actlog.1".into());
+    // A nested subcommand has its own page, with its own flags.
+    expected.push("actlog-export-postgres.1".into());
     expected.sort();
     assert_eq!(written, expected);
+    let nested = ok(here, &["man", "export-postgres"]).replace("\\-", "-");
+    for flag in [
+        "--url",
+        "--create-schema",
+        "--table",
+        "--batch",
+        "--source",
+        "--follow",
+        "--since",
+    ] {
+        assert!(nested.contains(flag), "man export-postgres: no {flag}");
+    }
     let bad = run(here, &["man", "nosuch"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(

@@ -105,7 +105,10 @@ fn every_actlog_command_line_in_the_manifests_is_one_actlog_accepts() {
             }
         }
     }
-    assert_eq!(checked, 5, "the sidecar, its three probes and the CronJob");
+    assert_eq!(
+        checked, 6,
+        "the sidecar, its three probes, the CronJob and the exporter"
+    );
 }
 
 #[test]

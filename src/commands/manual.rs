@@ -65,16 +65,23 @@ pub fn man(args: &ManArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The main page, then one per subcommand named `actlog-query` as git names its pages
-/// (clap's own `help` subcommand has none).
+/// The main page, then one per subcommand named `actlog-query` as git names its pages,
+/// and one per nested subcommand (`actlog-export-postgres`; clap's own `help`
+/// subcommands have none).
 fn pages(cmd: &clap::Command) -> Vec<clap::Command> {
     let main = cmd.clone().display_name("actlog");
-    let subs = cmd
-        .get_subcommands()
-        .filter(|s| s.get_name() != "help")
-        .map(|sub| {
-            let full = format!("actlog-{}", sub.get_name());
-            sub.clone().display_name(full.clone()).bin_name(full)
-        });
-    std::iter::once(main).chain(subs).collect()
+    let mut pages = vec![main];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let full = format!("actlog-{}", sub.get_name());
+        pages.push(
+            sub.clone()
+                .display_name(full.clone())
+                .bin_name(full.clone()),
+        );
+        for nested in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{full}-{}", nested.get_name());
+            pages.push(nested.clone().display_name(name.clone()).bin_name(name));
+        }
+    }
+    pages
 }

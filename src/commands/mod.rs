@@ -4,6 +4,7 @@
 
 mod append;
 mod demo;
+mod export;
 mod maintain;
 mod manual;
 mod pager;
@@ -46,6 +47,13 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::demo(&cli.dir_or(actlog::demo::DEFAULT_DEMO_DIR), args),
         Command::Serve(args) => serve::serve(&cli.dir_or(DEFAULT_DIR), args, cli.quiet),
         Command::Probe(args) => probe::probe(args),
+        Command::Export(args) => export::export(
+            &cli.dir_or(DEFAULT_DIR),
+            args,
+            now,
+            cli.now.is_some(),
+            cli.quiet,
+        ),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     }
