@@ -50,16 +50,29 @@ impl Histogram {
 
 /// The range a histogram of `filter` covers: the filter's `since`/`until` where given;
 /// otherwise from the start (UTC midnight) of the oldest stored day, and up to `now`.
-/// An empty store without `since` gets the day before `until`.
+/// An empty store without `since` gets the day before `until`. Both ends are whole
+/// milliseconds (`since` rounded down, `until` up), as timestamps are stored, so that
+/// the bucket bounds written out are exactly the bounds counted.
 pub fn range(
     dir: &Path,
     filter: &Filter,
     now: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let whole_ms = |t: DateTime<Utc>, up: bool| {
+        let exact = Utc
+            .timestamp_millis_opt(t.timestamp_millis())
+            .single()
+            .unwrap_or(t);
+        if up && exact < t {
+            exact + Duration::milliseconds(1)
+        } else {
+            exact
+        }
+    };
     let (since, until) = filter.window();
-    let until = until.unwrap_or(now);
+    let until = whole_ms(until.unwrap_or(now), true);
     let since = match since {
-        Some(s) => s,
+        Some(s) => whole_ms(s, false),
         None => list_days(dir)?
             .into_keys()
             .next()
