@@ -44,12 +44,16 @@
     return e;
   }
 
-  /** Text as nodes, each hidden character replaced by a visible U+XXXX mark. */
-  function visible(text) {
+  /**
+   * Text as nodes, each hidden character replaced by a visible U+XXXX mark; `lines`
+   * keeps line feeds (pretty JSON, whose strings have their own escaped).
+   */
+  function visible(text, lines = false) {
     const frag = document.createDocumentFragment();
     const s = String(text);
     let at = 0;
     for (const m of s.matchAll(HIDDEN)) {
+      if (lines && m[0] === '\n') continue;
       if (m.index > at) frag.append(document.createTextNode(s.slice(at, m.index)));
       const code = m[0].codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
       const mark = el('span', 'esc', 'U+' + code);
@@ -147,7 +151,7 @@
     if (parts.length) {
       const d = el('details');
       d.append(el('summary', null, visible(shorten(parts.join(' '), 120))));
-      d.append(el('pre', null, visible(JSON.stringify(rec, null, 2))));
+      d.append(el('pre', null, visible(JSON.stringify(rec, null, 2), true)));
       details.append(d);
     }
     tr.append(time, user, action, ip, ua, details);
@@ -191,6 +195,12 @@
     $('status').className = '';
   }
 
+  // What the page is doing, on <body> as data-state / data-live / data-chart, for
+  // scripts and tests that drive it (loading, ready, error; connected, reconnecting).
+  function mark(name, value) {
+    document.body.dataset[name] = value;
+  }
+
   function status(text, kind) {
     $('status').textContent = text;
     $('status').className = kind || '';
@@ -198,6 +208,7 @@
 
   /** Shows an API error next to the field it names, else in the status line. */
   function showError(body, statusCode) {
+    mark('state', 'error');
     const message = body && typeof body.error === 'string' ? body.error : 'HTTP ' + statusCode;
     const field = body && body.parameter;
     if (field && FIELDS.includes(field)) {
@@ -210,6 +221,7 @@
   }
 
   function needToken(wrong) {
+    mark('state', 'error');
     $('rows').replaceChildren();
     setOlder(null, '');
     $('count').textContent = '–';
@@ -291,6 +303,8 @@
   async function load(p) {
     state.applied = p;
     const seq = ++state.seq;
+    mark('state', 'loading');
+    mark('chart', 'loading');
     clearErrors();
     state.damaged = { page: 0, chart: 0 };
     const wasLive = state.live !== null;
@@ -315,7 +329,10 @@
     try {
       r = await getJson('v1/activity?' + q);
     } catch (e) {
-      if (seq === state.seq) status('Cannot reach the server: ' + e.message, 'error');
+      if (seq === state.seq) {
+        mark('state', 'error');
+        status('Cannot reach the server: ' + e.message, 'error');
+      }
       return false;
     }
     if (seq !== state.seq) return false;
@@ -337,6 +354,7 @@
     setOlder(r.body.next_cursor || null, '');
     updateSummary();
     if (rowCount() === 0) status('No matching records.');
+    mark('state', 'ready');
     return true;
   }
 
@@ -344,6 +362,7 @@
     if (!state.older) return;
     const seq = state.seq;
     $('older').disabled = true;
+    mark('state', 'loading');
     await loadPage(state.applied, state.older, seq);
     $('older').disabled = false;
   }
@@ -381,14 +400,16 @@
     $('bars').replaceChildren(...bars);
     $('axis-from').textContent = utcText(h.since) + ' UTC';
     $('axis-to').textContent = utcText(h.until) + ' UTC';
+    mark('chart', 'ready');
   }
 
   // ---- live tail ----
 
   const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
-  function liveState(text) {
+  function liveState(text, value) {
     $('live-state').textContent = text;
+    mark('live', value);
   }
 
   function showHeld() {
@@ -442,7 +463,7 @@
     if (gen && gen.ctrl) gen.ctrl.abort();
     if (state.paused) resume();
     $('pause').disabled = true;
-    liveState('');
+    liveState('', 'off');
   }
 
   /** Reads the event stream until stopped, reconnecting with Last-Event-ID. */
@@ -474,14 +495,14 @@
           return;
         }
         if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
-        liveState('● live');
+        liveState('● live', 'connected');
         delay = 250;
         await readEvents(r.body.getReader(), gen);
       } catch (e) {
         if (ctrl.signal.aborted || state.live !== gen) return;
       }
       if (state.live !== gen) return;
-      liveState('reconnecting…');
+      liveState('reconnecting…', 'reconnecting');
       await sleep(delay);
       delay = Math.min(delay * 2, 4000);
     }
