@@ -108,8 +108,20 @@ impl Known {
 /// Takes every valid record's id and timestamp from the lines a follower hands over.
 struct Ids<'a>(&'a mut Known);
 
+/// The id of a line as actlog writes it (`{"id":"…",` first), without parsing the rest.
+fn leading_id(line: &[u8]) -> Option<Uuid> {
+    let rest = line.strip_prefix(b"{\"id\":\"")?;
+    let (id, after) = (rest.get(..36)?, rest.get(36)?);
+    (*after == b'"').then(|| Uuid::try_parse_ascii(id).ok())?
+}
+
 impl Sink for Ids<'_> {
     fn line(&mut self, line: &[u8], _: Loc<'_>) -> ControlFlow<()> {
+        // Most lines read back are this sidecar's own, known already: a known id changes
+        // nothing, so its line need not be parsed.
+        if leading_id(line).is_some_and(|id| self.0.stamps.contains_key(&id)) {
+            return ControlFlow::Continue(());
+        }
         // Only what readers return counts as stored: a torn or damaged line is not.
         let parsed = match LiteRecord::parse(line) {
             Some(lite) => Uuid::try_parse(&lite.id)
@@ -279,7 +291,7 @@ impl Window {
         }
         let mut plans = Vec::with_capacity(batch.len());
         let mut fresh = Vec::with_capacity(batch.len());
-        let mut first: HashMap<Uuid, usize> = HashMap::new();
+        let mut first: HashMap<Uuid, usize> = HashMap::with_capacity(batch.len());
         let mut reserved = Vec::new();
         for (i, a) in batch.iter().enumerate() {
             let plan = match a.id {
@@ -424,6 +436,21 @@ mod tests {
         match w.append(&writer, &[with_id(1), with_id(2), bad]) {
             Err(Error::InvalidAt { index, .. }) => assert_eq!(index, 2),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_leading_id_is_read_only_from_lines_that_start_with_it() {
+        let id = "01937c3e-5b7a-7d4e-9b1c-2f4a8e6d0c11";
+        let line = format!("{{\"id\":\"{id}\",\"timestamp\":\"2026-11-24T13:45:12.123Z\"}}");
+        assert_eq!(leading_id(line.as_bytes()), Uuid::try_parse(id).ok());
+        for other in [
+            format!("{{ \"id\":\"{id}\"}}"),
+            format!("{{\"id\":\"{id}x\"}}"),
+            format!("{{\"id\":\"{}\"}}", &id[..35]),
+            "{\"id\":\"".to_owned(),
+        ] {
+            assert_eq!(leading_id(other.as_bytes()), None, "{other}");
         }
     }
 

@@ -1139,6 +1139,10 @@ fn follow(
     tx: &tokio::sync::mpsc::Sender<std::result::Result<Event, std::convert::Infallible>>,
 ) {
     let mut send = |line: &[u8], _: &actlog_core::record::Record, cursor: Cursor| {
+        // A long catching up stops at shutdown too.
+        if state.closing.load(Ordering::SeqCst) {
+            return std::ops::ControlFlow::Break(());
+        }
         let event = Event::default()
             .id(cursor.encode())
             .event("activity")
