@@ -84,14 +84,13 @@ pub fn range(
     Ok((since, until))
 }
 
+/// A bucket's `[start, end)`.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// Splits `[since, until)` into at most `buckets` buckets of whole milliseconds (at
 /// least one millisecond wide), the last one ending at `until`; none if the range is
 /// empty.
-pub fn bounds(
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-    buckets: usize,
-) -> (i64, Vec<(DateTime<Utc>, DateTime<Utc>)>) {
+pub fn bounds(since: DateTime<Utc>, until: DateTime<Utc>, buckets: usize) -> (i64, Vec<Span>) {
     let span = (until - since).num_milliseconds();
     let n = i64::try_from(buckets.clamp(1, MAX_BUCKETS)).unwrap_or(1);
     if span <= 0 {
