@@ -230,42 +230,95 @@ fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
         filter = filter.narrowed(None, until);
     }
     let q = Query {
-        filter,
+        filter: filter.clone(),
         limit: None,
         reverse: true,
         strict: false,
         ignore_summaries: false,
     };
-    // The last record's count of same-id records stored before it is known only once
-    // the rest of its day has been read, newest first.
-    let mut last: Option<(NaiveDate, Uuid, u32)> = None;
+    // The page's records newest first, each with its day and id; reading stops at the
+    // first record past the page.
+    let mut keys: Vec<(NaiveDate, Uuid)> = Vec::new();
     let mut more = false;
+    let mut day_goes_on = false;
     let outcome = query::run(dir, &q, &mut |line, r| {
         let day = r.timestamp.date_naive();
         if page.lines.len() == limit {
             more = true;
-            match &mut last {
-                Some((d, id, before)) if *d == day => {
-                    if r.id == *id {
-                        *before += 1;
-                    }
-                    return ControlFlow::Continue(());
-                }
-                _ => return ControlFlow::Break(()),
-            }
+            day_goes_on = keys.last().is_some_and(|(d, _)| *d == day);
+            return ControlFlow::Break(());
         }
         page.lines.push(line.to_vec());
-        last = Some((day, r.id, 0));
+        keys.push((day, r.id));
         ControlFlow::Continue(())
     })?;
     merge(&mut page.outcome, outcome);
-    page.next = match last {
-        Some((day, id, before)) if more => Some(Cursor { day, id, before }),
+    let from = page.lines.len() - keys.len();
+    page.next = match keys.last() {
+        Some(&(day, id)) if more => {
+            let before = if day_goes_on {
+                // The copies of this page's lines with the last record's id, newest first.
+                let mine: Vec<&[u8]> = keys
+                    .iter()
+                    .zip(&page.lines[from..])
+                    .filter(|((d, i), _)| *d == day && *i == id)
+                    .map(|(_, l)| l.as_slice())
+                    .collect();
+                before_in_day(dir, &filter, day, id, &mine)?
+            } else {
+                0
+            };
+            Some(Cursor { day, id, before })
+        }
         // The page was filled from the cursor's day alone and nothing is older.
         _ if more => page.next,
         _ => None,
     };
     Ok(page)
+}
+
+/// How many records of `day` matching `filter` with `id` are stored before the page's
+/// last record, whose copies in the page (those of that day with that id, newest first,
+/// the last record last) are `mine`.
+///
+/// Only lines that can hold the id are parsed ([`Filter::with_id`]), so this costs a
+/// read of the day, not a parse of it. The day is read again newest first: its copies
+/// of the id are those stored after the page was read (appended since, at the newest
+/// end), then `mine`, then the ones before. Where `mine` starts among them tells how
+/// many came before; a copy appended meanwhile is told from `mine` by its bytes, so only
+/// a byte-identical copy appended in that instant could be taken for the page's.
+fn before_in_day(
+    dir: &Path,
+    filter: &Filter,
+    day: NaiveDate,
+    id: Uuid,
+    mine: &[&[u8]],
+) -> Result<u32> {
+    let end = day.succ_opt().and_then(day_start);
+    let q = Query {
+        filter: filter.clone().narrowed(day_start(day), end).with_id(id),
+        limit: None,
+        reverse: true,
+        strict: false,
+        ignore_summaries: false,
+    };
+    let mut copies: Vec<Vec<u8>> = Vec::new();
+    query::run(dir, &q, &mut |line, r| {
+        if r.timestamp.date_naive() == day {
+            copies.push(line.to_vec());
+        }
+        ControlFlow::Continue(())
+    })?;
+    let s = mine.len();
+    let at = (0..=copies.len().saturating_sub(s))
+        .find(|&k| {
+            copies[k..]
+                .iter()
+                .zip(mine)
+                .all(|(c, m)| c.as_slice() == *m)
+        })
+        .unwrap_or(0);
+    Ok(u32::try_from(copies.len().saturating_sub(at + s)).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -326,6 +379,31 @@ mod tests {
             "c2.20261124.01937c3e000070008000000000000010.0.0",
         ] {
             assert_eq!(Cursor::decode(text), None, "{text}");
+        }
+    }
+
+    /// Byte-identical copies of one line (a retry stored twice, whole) are paged through
+    /// one by one, newest first, for every page size.
+    #[test]
+    fn identical_copies_of_a_line_are_each_returned_once() {
+        let t = tempfile::tempdir().unwrap();
+        let same = "{\"id\":\"01937c3e-0000-7000-8000-000000000007\",\"timestamp\":\"2026-11-24T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\"}\n";
+        let other = "{\"id\":\"01937c3e-0000-7000-8000-000000000009\",\"timestamp\":\"2026-11-24T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\"}\n";
+        let text = [same, other, same, same, other, same].concat();
+        std::fs::write(t.path().join("activity-2026-11-24.json"), text).unwrap();
+        let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
+        for limit in 1..=7 {
+            let mut got = Vec::new();
+            let mut cursor = None;
+            loop {
+                let p = page(t.path(), &filter, false, limit, cursor).unwrap();
+                got.extend(ids(&p));
+                cursor = p.next;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(got, [7, 9, 7, 7, 9, 7], "limit {limit}");
         }
     }
 

@@ -313,8 +313,10 @@
     setOlder(null, '');
     updateSummary();
     status('Loading…');
-    loadChart(p, seq);
+    // Rows first: the chart reads the whole range, and on a small machine the two would
+    // share the cores.
     const ok = await loadPage(p, null, seq);
+    if (seq === state.seq) loadChart(p, seq);
     if (ok && seq === state.seq) {
       status('');
       if (wasLive || $('live').checked) startLive();
