@@ -180,10 +180,21 @@ fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
     let mut page = Page::default();
     let mut older_than = None;
     if let Some(c) = cursor {
-        // The cursor's day is read in stored order up to the cursor's record, so its
-        // position is counted as it was given; the `limit + 1` records just before it are
-        // kept, newest last.
         let end = c.day.succ_opt().and_then(day_start);
+        let day_filter = filter.clone().narrowed(day_start(c.day), end);
+        if let Some(before) = before_cursor(dir, &day_filter, c, limit)? {
+            page.outcome = before.outcome;
+            page.lines = before.lines;
+            page.next = before.next;
+            if before.more {
+                return Ok(page);
+            }
+            return older_days(dir, filter, limit, page, day_start(c.day));
+        }
+        // The cursor's record is not where its count says (the day changed in a way
+        // appends never change it): the day is read in stored order up to the cursor's
+        // record, so its position is counted as it was given; the `limit + 1` records
+        // just before it are kept, newest last.
         let q = Query {
             filter: filter.clone().narrowed(day_start(c.day), end),
             limit: None,
@@ -225,9 +236,122 @@ fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
         }
         older_than = Some(day_start(c.day));
     }
+    match older_than {
+        Some(until) => older_days(dir, filter, limit, page, until),
+        None => older_days(dir, filter, limit, page, None),
+    }
+}
+
+/// What [`before_cursor`] found in the cursor's day.
+struct InDay {
+    /// Up to `limit` records stored before the cursor's, newest first.
+    lines: Vec<Vec<u8>>,
+    /// The cursor of the last of them.
+    next: Option<Cursor>,
+    /// Whether the day holds more before them.
+    more: bool,
+    outcome: Outcome,
+}
+
+/// The matching records of the cursor's day stored before its record, newest first, read
+/// from the day's newest end on one snapshot of the day (so that the counts below and the
+/// read agree while records are appended). The cursor's record is the one with
+/// `c.before` matching copies of its id before it: with `n` copies in the day, the
+/// `n - c.before`-th met from the end. `None` when the day has no such copy.
+fn before_cursor(
+    dir: &Path,
+    day_filter: &Filter,
+    c: Cursor,
+    limit: usize,
+) -> Result<Option<InDay>> {
+    let snapshot = crate::follow::Follower::snapshot_day(dir, c.day)?;
+    let copies = |id: Uuid| -> Result<u32> {
+        let q = Query {
+            filter: day_filter.clone().with_id(id),
+            limit: None,
+            reverse: false,
+            strict: false,
+            ignore_summaries: false,
+        };
+        let mut n = 0u32;
+        query::run_snapshot(dir, &q, &snapshot, &mut |_, r| {
+            if r.timestamp.date_naive() == c.day {
+                n = n.saturating_add(1);
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(n)
+    };
+    let total = copies(c.id)?;
+    if total <= c.before {
+        return Ok(None);
+    }
+    let q = Query {
+        filter: day_filter.clone(),
+        limit: None,
+        reverse: true,
+        strict: false,
+        ignore_summaries: false,
+    };
+    // Copies of each id met so far from the day's end.
+    let mut met: HashMap<Uuid, u32> = HashMap::new();
+    let mut found = false;
+    let mut lines = Vec::new();
+    let mut last: Option<(Uuid, u32)> = None;
+    let mut more = false;
+    let outcome = query::run_snapshot(dir, &q, &snapshot, &mut |line, r| {
+        if r.timestamp.date_naive() != c.day {
+            return ControlFlow::Continue(());
+        }
+        let n = met.entry(r.id).or_insert(0);
+        *n = n.saturating_add(1);
+        let after = *n;
+        if !found {
+            found = r.id == c.id && total - after == c.before;
+            return ControlFlow::Continue(());
+        }
+        if lines.len() == limit {
+            more = true;
+            return ControlFlow::Break(());
+        }
+        lines.push(line.to_vec());
+        last = Some((r.id, after));
+        ControlFlow::Continue(())
+    })?;
+    if !found {
+        return Ok(None);
+    }
+    let next = match last {
+        Some((id, after)) => {
+            let all = if id == c.id { total } else { copies(id)? };
+            Some(Cursor {
+                day: c.day,
+                id,
+                before: all.saturating_sub(after),
+            })
+        }
+        None => None,
+    };
+    Ok(Some(InDay {
+        lines,
+        next,
+        more,
+        outcome,
+    }))
+}
+
+/// Fills `page` up to `limit` with the records before `until` (all days if `None`),
+/// newest first.
+fn older_days(
+    dir: &Path,
+    filter: &Filter,
+    limit: usize,
+    mut page: Page,
+    until: Option<DateTime<Utc>>,
+) -> Result<Page> {
     let mut filter = filter.clone();
-    if let Some(until) = older_than {
-        filter = filter.narrowed(None, until);
+    if let Some(until) = until {
+        filter = filter.narrowed(None, Some(until));
     }
     let q = Query {
         filter: filter.clone(),
