@@ -197,6 +197,7 @@ fn every_histogram_bucket_counts_what_query_c_counts_for_its_range() {
         ("since=2026-11-31", "since"),
         ("where=details.n==1", "where"),
         ("limit=5", "limit"),
+        ("cursor=c2.x", "cursor"),
     ] {
         let (status, _, body) = get(
             &format!("{}/v1/activity/histogram?{query}", server.url),
@@ -205,6 +206,18 @@ fn every_histogram_bucket_counts_what_query_c_counts_for_its_range() {
         assert_eq!(status, 400, "{query}");
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["parameter"], parameter, "{query}: {body}");
+    }
+}
+
+#[test]
+fn buckets_belong_to_the_histogram_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let server = Server::start(t.path(), &[]);
+    for path in ["/v1/activity", "/v1/activity/stream"] {
+        let (status, _, body) = get(&format!("{}{path}?buckets=5", server.url), None);
+        assert_eq!(status, 400, "{path}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["parameter"], "buckets", "{path}: {body}");
     }
 }
 

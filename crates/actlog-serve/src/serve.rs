@@ -889,7 +889,19 @@ struct Params {
     buckets: Option<String>,
 }
 
-fn params(raw: Option<&str>, paged: bool) -> std::result::Result<Params, ApiError> {
+/// Which route's query string [`params`] reads: each takes the filters, and its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `GET /v1/activity`: `limit`, `cursor`, `order`.
+    Page,
+    /// `GET /v1/activity/stream`.
+    Stream,
+    /// `GET /v1/activity/histogram`: `buckets`.
+    Histogram,
+}
+
+fn params(raw: Option<&str>, route: Route) -> std::result::Result<Params, ApiError> {
+    let paged = route == Route::Page;
     let mut p = Params::default();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         let value = value.into_owned();
@@ -904,7 +916,7 @@ fn params(raw: Option<&str>, paged: bool) -> std::result::Result<Params, ApiErro
             "limit" if paged => p.limit = Some(value),
             "cursor" if paged => p.cursor = Some(value),
             "order" if paged => p.order = Some(value),
-            "buckets" if !paged => p.buckets = Some(value),
+            "buckets" if route == Route::Histogram => p.buckets = Some(value),
             other => {
                 return Err(bad_param(
                     other,
@@ -948,7 +960,7 @@ async fn get_activity(State(state): State<Shared>, RawQuery(raw): RawQuery) -> R
 }
 
 async fn query_page(state: Shared, raw: Option<&str>) -> std::result::Result<Response, ApiError> {
-    let p = params(raw, true)?;
+    let p = params(raw, Route::Page)?;
     let filter = filter(&state, &p.spec)?;
     let limit = match &p.limit {
         None => DEFAULT_PAGE,
@@ -1021,7 +1033,7 @@ async fn histogram_answer(
     raw: Option<&str>,
 ) -> std::result::Result<Response, ApiError> {
     use actlog_read::histogram::{self, MAX_BUCKETS};
-    let p = params(raw, false)?;
+    let p = params(raw, Route::Histogram)?;
     let filter = filter(&state, &p.spec)?;
     let buckets = match &p.buckets {
         None => DEFAULT_BUCKETS,
@@ -1104,7 +1116,7 @@ async fn get_stream(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let p = match params(raw.as_deref(), false) {
+    let p = match params(raw.as_deref(), Route::Stream) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
