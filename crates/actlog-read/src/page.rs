@@ -506,6 +506,36 @@ mod tests {
         }
     }
 
+    /// A copy of the last record's id appended between the page's read and the count of
+    /// earlier copies is told apart by its bytes: the count is of copies before it.
+    #[test]
+    fn a_copy_appended_meanwhile_does_not_shift_the_count() {
+        let t = tempfile::tempdir().unwrap();
+        let line = |id: u32, k: u32| {
+            format!(
+                "{{\"id\":\"01937C3E-0000-7000-8000-{id:012}\",\"timestamp\":\"2026-11-24T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\",\"details\":{{\"k\":{k}}}}}\n"
+            )
+        };
+        // Stored order: a copy, another record, the page's copy, and one appended since.
+        let text = [line(7, 1), line(9, 2), line(7, 3), line(7, 4)].concat();
+        std::fs::write(t.path().join("activity-2026-11-24.json"), text).unwrap();
+        let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let id = Uuid::try_parse("01937c3e-0000-7000-8000-000000000007").unwrap();
+        let mine = line(7, 3);
+        let mine = mine.trim_end().as_bytes();
+        assert_eq!(
+            before_in_day(t.path(), &filter, day, id, &[mine]).unwrap(),
+            1
+        );
+        // Upper-case hex in the stored id is the same id.
+        let last = line(7, 4);
+        assert_eq!(
+            before_in_day(t.path(), &filter, day, id, &[last.trim_end().as_bytes()]).unwrap(),
+            2
+        );
+    }
+
     /// Byte-identical copies of one line (a retry stored twice, whole) are paged through
     /// one by one, newest first, for every page size.
     #[test]
