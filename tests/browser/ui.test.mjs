@@ -176,10 +176,17 @@ test('each filter narrows the list to exactly what actlog query returns, and liv
   assert.deepEqual(await loadAll(page), zoomed);
 });
 
-test('server errors are shown next to the field they name', async (t) => {
-  const { server } = await fixture(t, sampleRecords(20));
+test('server errors are shown next to the field they name; damaged lines are counted', async (t) => {
+  const { dir, server } = await fixture(t, sampleRecords(20));
+  // A writer that died mid-line, then the next append: one damaged line.
+  const day = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().pop();
+  appendFileSync(join(dir, day), '{"id":"01937c3e-5b7a');
+  appendOne(dir, 'after-crash', 'login');
   const { page } = await open(t, server.url + '/ui');
   await settled(page);
+  await page.waitForSelector('body[data-chart="ready"]');
+  assert.equal(await page.textContent('#damaged'), '1');
+  assert.equal(await page.textContent('#count'), '21');
   for (const [fields, field, words] of [
     [{ where: 'details.n==1' }, 'where', /unknown operator/i],
     [{ since: '2026-11-31' }, 'since', /2026-11-31/],
