@@ -23,6 +23,8 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
   for (const d of scratch) rmSync(d, { recursive: true, force: true });
 });
+// Killed from outside (a CI timeout, Ctrl-C): the servers go too.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(signal, () => process.exit(code));
 
 /** A fresh temporary directory, removed at exit. */
 export function tempDir(prefix) {
