@@ -157,6 +157,10 @@ pub struct ServeArgs {
     /// How many recent record ids to remember (under 100 bytes each): a POSTed record whose id is among them is acknowledged with the stored timestamp and not written again; 0 turns this off
     #[arg(long, value_name = "N", default_value_t = crate::once::DEFAULT_WINDOW)]
     pub dedupe_window: usize,
+
+    /// Do not serve the browser page at /ui (its data comes through /v1 and the token either way)
+    #[arg(long)]
+    pub no_ui: bool,
 }
 
 /// `actlog probe`.

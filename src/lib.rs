@@ -31,7 +31,7 @@ pub use actlog_core::{clock, error, layout, progress, record, timeexpr};
 #[doc(hidden)]
 pub use actlog_core::{dayfile, gzmeta, number, summary, threads};
 pub use actlog_export as export;
-pub use actlog_read::{filter, follow, page, query, scan, stats, verify};
+pub use actlog_read::{filter, follow, histogram, page, query, scan, stats, verify};
 pub use actlog_serve::{once, probe, serve};
 pub use actlog_write::{maintain, store, writer};
 

@@ -1,8 +1,8 @@
-//! The Node.js suites, run by `cargo test` so that the one test command the README gives
-//! runs every test: each package installs its dependencies from its committed lockfile
+//! The Node.js suites (the TypeScript client's, and the web page's in headless Chromium),
+//! run by `cargo test` so that the one test command the README gives runs every test: each package installs its dependencies from its committed lockfile
 //! (`npm ci`), builds where it has a build, and runs its `node --test` suites against the
 //! `actlog` binary of this build (`ACTLOG_BIN`). Skipped, with the reason printed, only
-//! where `npm` is not installed (`.ci/run` installs it).
+//! where `npm` (or, for the page, Chromium) is not installed (`.ci/run` installs them).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,5 +59,25 @@ fn the_typescript_client_builds_lints_and_passes_its_suites() {
     npm(&dir, &["ci", "--no-audit", "--no-fund"]);
     npm(&dir, &["run", "build"]);
     npm(&dir, &["run", "lint:package"]);
+    npm(&dir, &["test"]);
+}
+
+/// The web page (`GET /ui`) in Debian's headless Chromium through playwright-core: the
+/// list and every filter against `actlog query`, paging, live tail with pause and a
+/// sidecar restart, hostile records as text with no console error or CSP violation, the
+/// token, and the screenshot docs/ui.png. Skipped, with the reason, without Chromium.
+#[test]
+fn the_web_page_passes_its_browser_suite() {
+    if !have_npm() {
+        eprintln!("skipping: npm is not installed (.ci/run installs nodejs and npm)");
+        return;
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        eprintln!("skipping: /usr/bin/chromium is not installed (.ci/run installs Debian's chromium)");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = package("tests/browser");
+    npm(&dir, &["ci", "--no-audit", "--no-fund"]);
     npm(&dir, &["test"]);
 }

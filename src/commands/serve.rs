@@ -42,6 +42,7 @@ pub fn serve(dir: &Path, args: &ServeArgs, quiet: bool) -> Result<ExitCode> {
         header_timeout,
         max_connections: args.max_connections as usize,
         dedupe_window: args.dedupe_window,
+        ui: !args.no_ui,
     };
     actlog::serve::run(&store, &options, |addr| {
         eprintln!("actlog: serving {} on http://{addr}", dir.display());

@@ -83,6 +83,9 @@ pub struct Filter {
     user_needles: Vec<memmem::Finder<'static>>,
     /// The same for the literal prefixes of `--action` globs.
     action_needles: Vec<memmem::Finder<'static>>,
+    /// Only the record with this id ([`Filter::with_id`]), and the bytes its line must
+    /// hold (or else a backslash).
+    id: Option<(uuid::Uuid, regex::bytes::Regex)>,
 }
 
 /// One `--where` condition.
@@ -229,6 +232,7 @@ impl Filter {
             invert_grep: spec.invert_grep,
             user_needles,
             action_needles,
+            id: None,
         })
     }
 
@@ -261,9 +265,31 @@ impl Filter {
         self
     }
 
+    /// The same filter, also requiring the record's `id` to be `id`: for counting copies
+    /// of one record (a retried id) without parsing every other line. A line is parsed
+    /// only if it holds the id's hex digits in any letter case and hyphenation (every
+    /// spelling a UUID parses from does) or a backslash (JSON may escape any character).
+    pub fn with_id(mut self, id: uuid::Uuid) -> Filter {
+        let hex = id.simple().to_string();
+        let pattern = format!(
+            "(?i){}-?{}-?{}-?{}-?{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        );
+        // The pattern is built from hex digits alone, so it always compiles.
+        if let Ok(re) = regex::bytes::Regex::new(&pattern) {
+            self.id = Some((id, re));
+        }
+        self
+    }
+
     /// Whether the filter selects every record (no condition at all).
     pub fn is_everything(&self) -> bool {
-        self.since.is_none()
+        self.id.is_none()
+            && self.since.is_none()
             && self.until.is_none()
             && self.users.is_empty()
             && self.actions.is_none()
@@ -284,6 +310,12 @@ impl Filter {
             return false;
         }
         let escaped = || memchr::memchr(b'\\', line).is_some();
+        if let Some((_, re)) = &self.id
+            && !re.is_match(line)
+            && !escaped()
+        {
+            return false;
+        }
         let has = |needles: &[memmem::Finder<'static>]| {
             needles.is_empty() || needles.iter().any(|n| n.find(line).is_some())
         };
@@ -293,7 +325,8 @@ impl Filter {
     /// Whether the parsed record matches every condition except `-g` (see
     /// [`Filter::line_may_match`]).
     pub fn record_matches(&self, r: &Record) -> bool {
-        self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address)
+        self.id.as_ref().is_none_or(|(id, _)| r.id == *id)
+            && self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address)
             && self
                 .wheres
                 .iter()
@@ -310,6 +343,10 @@ impl Filter {
     /// raw `details` without building the rest; `None` when only the full record can
     /// tell (always so when [`Filter::needs_record`]).
     pub fn lite_matches(&self, r: &LiteRecord<'_>) -> Option<bool> {
+        if self.id.is_some() {
+            // The light parse keeps the id as written; the full parse reads it.
+            return None;
+        }
         if !self.fields_match(&r.username, &r.action, r.timestamp, r.ip_address) {
             return Some(false);
         }
@@ -907,7 +944,7 @@ impl Filter {
     /// filter's only conditions (besides the time window, which the caller has checked
     /// holds the whole member) are on one field whose value set is exact.
     pub fn count_from_summary(&self, summary: &Summary) -> Option<u64> {
-        if !self.wheres.is_empty() || !self.greps.is_empty() {
+        if !self.wheres.is_empty() || !self.greps.is_empty() || self.id.is_some() {
             return None;
         }
         fn exact(values: &Option<Values>) -> Option<&[(String, u64)]> {
@@ -987,7 +1024,8 @@ impl Filter {
 
     /// Whether the filter's only condition is the time window.
     pub fn is_window_only(&self) -> bool {
-        self.users.is_empty()
+        self.id.is_none()
+            && self.users.is_empty()
             && self.actions.is_none()
             && self.ips.is_empty()
             && self.wheres.is_empty()

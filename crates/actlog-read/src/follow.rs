@@ -97,6 +97,20 @@ impl Follower {
         Ok((f, snapshot))
     }
 
+    /// One day's files opened now, its plain file up to its last complete line: what
+    /// several reads of the day must see alike while records are appended to it.
+    pub fn snapshot_day(dir: &Path, day: NaiveDate) -> Result<Snapshot> {
+        let files = DayFiles::open(dir, day)?;
+        let mut end = 0;
+        if let Some(plain) = &files.plain {
+            let path = dir.join(file_name(day, FileKind::Plain));
+            end = complete_len_of(&path, plain)?.max(files.plain_covered(dir, day)?);
+        }
+        let mut snapshot = Snapshot::default();
+        snapshot.insert(day, files, end);
+        Ok(snapshot)
+    }
+
     /// The days to follow now: every day with a plain file.
     fn days_to_follow(&self) -> Result<Vec<NaiveDate>> {
         Ok(list_days(&self.dir)?
@@ -351,19 +365,22 @@ fn tracked(path: PathBuf, file: File) -> Result<Tracked> {
 
 /// The length of `t`'s file up to and including its last newline.
 fn complete_len(t: &Tracked) -> Result<u64> {
-    let len = t
-        .file
+    complete_len_of(&t.path, &t.file)
+}
+
+/// [`complete_len`] of an open file at `path`.
+fn complete_len_of(path: &Path, file: &File) -> Result<u64> {
+    let len = file
         .metadata()
-        .map_err(|e| Error::io(&t.path, "stat", e))?
+        .map_err(|e| Error::io(path, "stat", e))?
         .len();
     let mut end = len;
     let mut buf = vec![0u8; 64 * 1024];
     while end > 0 {
         let start = end.saturating_sub(buf.len() as u64);
         let chunk = &mut buf[..(end - start) as usize];
-        t.file
-            .read_exact_at(chunk, start)
-            .map_err(|e| Error::io(&t.path, "read", e))?;
+        file.read_exact_at(chunk, start)
+            .map_err(|e| Error::io(path, "read", e))?;
         if let Some(i) = memrchr(b'\n', chunk) {
             return Ok(start + i as u64 + 1);
         }

@@ -7,6 +7,7 @@
 
 pub mod filter;
 pub mod follow;
+pub mod histogram;
 pub mod jsonscan;
 pub mod page;
 pub mod query;

@@ -180,10 +180,21 @@ fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
     let mut page = Page::default();
     let mut older_than = None;
     if let Some(c) = cursor {
-        // The cursor's day is read in stored order up to the cursor's record, so its
-        // position is counted as it was given; the `limit + 1` records just before it are
-        // kept, newest last.
         let end = c.day.succ_opt().and_then(day_start);
+        let day_filter = filter.clone().narrowed(day_start(c.day), end);
+        if let Some(before) = before_cursor(dir, &day_filter, c, limit)? {
+            page.outcome = before.outcome;
+            page.lines = before.lines;
+            page.next = before.next;
+            if before.more {
+                return Ok(page);
+            }
+            return older_days(dir, filter, limit, page, day_start(c.day));
+        }
+        // The cursor's record is not where its count says (the day changed in a way
+        // appends never change it): the day is read in stored order up to the cursor's
+        // record, so its position is counted as it was given; the `limit + 1` records
+        // just before it are kept, newest last.
         let q = Query {
             filter: filter.clone().narrowed(day_start(c.day), end),
             limit: None,
@@ -225,47 +236,213 @@ fn newest_page(dir: &Path, filter: &Filter, limit: usize, cursor: Option<Cursor>
         }
         older_than = Some(day_start(c.day));
     }
-    let mut filter = filter.clone();
-    if let Some(until) = older_than {
-        filter = filter.narrowed(None, until);
+    match older_than {
+        Some(until) => older_days(dir, filter, limit, page, until),
+        None => older_days(dir, filter, limit, page, None),
+    }
+}
+
+/// What [`before_cursor`] found in the cursor's day.
+struct InDay {
+    /// Up to `limit` records stored before the cursor's, newest first.
+    lines: Vec<Vec<u8>>,
+    /// The cursor of the last of them.
+    next: Option<Cursor>,
+    /// Whether the day holds more before them.
+    more: bool,
+    outcome: Outcome,
+}
+
+/// The matching records of the cursor's day stored before its record, newest first, read
+/// from the day's newest end on one snapshot of the day (so that the counts below and the
+/// read agree while records are appended). The cursor's record is the one with
+/// `c.before` matching copies of its id before it: with `n` copies in the day, the
+/// `n - c.before`-th met from the end. `None` when the day has no such copy.
+fn before_cursor(
+    dir: &Path,
+    day_filter: &Filter,
+    c: Cursor,
+    limit: usize,
+) -> Result<Option<InDay>> {
+    let snapshot = crate::follow::Follower::snapshot_day(dir, c.day)?;
+    let copies = |id: Uuid| -> Result<u32> {
+        let q = Query {
+            filter: day_filter.clone().with_id(id),
+            limit: None,
+            reverse: false,
+            strict: false,
+            ignore_summaries: false,
+        };
+        let mut n = 0u32;
+        query::run_snapshot(dir, &q, &snapshot, &mut |_, r| {
+            if r.timestamp.date_naive() == c.day {
+                n = n.saturating_add(1);
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(n)
+    };
+    let total = copies(c.id)?;
+    if total <= c.before {
+        return Ok(None);
     }
     let q = Query {
-        filter,
+        filter: day_filter.clone(),
         limit: None,
         reverse: true,
         strict: false,
         ignore_summaries: false,
     };
-    // The last record's count of same-id records stored before it is known only once
-    // the rest of its day has been read, newest first.
-    let mut last: Option<(NaiveDate, Uuid, u32)> = None;
+    // Copies of each id met so far from the day's end.
+    let mut met: HashMap<Uuid, u32> = HashMap::new();
+    let mut found = false;
+    let mut lines = Vec::new();
+    let mut last: Option<(Uuid, u32)> = None;
     let mut more = false;
+    let outcome = query::run_snapshot(dir, &q, &snapshot, &mut |line, r| {
+        if r.timestamp.date_naive() != c.day {
+            return ControlFlow::Continue(());
+        }
+        let n = met.entry(r.id).or_insert(0);
+        *n = n.saturating_add(1);
+        let after = *n;
+        if !found {
+            found = r.id == c.id && total - after == c.before;
+            return ControlFlow::Continue(());
+        }
+        if lines.len() == limit {
+            more = true;
+            return ControlFlow::Break(());
+        }
+        lines.push(line.to_vec());
+        last = Some((r.id, after));
+        ControlFlow::Continue(())
+    })?;
+    if !found {
+        return Ok(None);
+    }
+    let next = match last {
+        Some((id, after)) => {
+            let all = if id == c.id { total } else { copies(id)? };
+            Some(Cursor {
+                day: c.day,
+                id,
+                before: all.saturating_sub(after),
+            })
+        }
+        None => None,
+    };
+    Ok(Some(InDay {
+        lines,
+        next,
+        more,
+        outcome,
+    }))
+}
+
+/// Fills `page` up to `limit` with the records before `until` (all days if `None`),
+/// newest first.
+fn older_days(
+    dir: &Path,
+    filter: &Filter,
+    limit: usize,
+    mut page: Page,
+    until: Option<DateTime<Utc>>,
+) -> Result<Page> {
+    let mut filter = filter.clone();
+    if let Some(until) = until {
+        filter = filter.narrowed(None, Some(until));
+    }
+    let q = Query {
+        filter: filter.clone(),
+        limit: None,
+        reverse: true,
+        strict: false,
+        ignore_summaries: false,
+    };
+    // The page's records newest first, each with its day and id; reading stops at the
+    // first record past the page.
+    let mut keys: Vec<(NaiveDate, Uuid)> = Vec::new();
+    let mut more = false;
+    let mut day_goes_on = false;
     let outcome = query::run(dir, &q, &mut |line, r| {
         let day = r.timestamp.date_naive();
         if page.lines.len() == limit {
             more = true;
-            match &mut last {
-                Some((d, id, before)) if *d == day => {
-                    if r.id == *id {
-                        *before += 1;
-                    }
-                    return ControlFlow::Continue(());
-                }
-                _ => return ControlFlow::Break(()),
-            }
+            day_goes_on = keys.last().is_some_and(|(d, _)| *d == day);
+            return ControlFlow::Break(());
         }
         page.lines.push(line.to_vec());
-        last = Some((day, r.id, 0));
+        keys.push((day, r.id));
         ControlFlow::Continue(())
     })?;
     merge(&mut page.outcome, outcome);
-    page.next = match last {
-        Some((day, id, before)) if more => Some(Cursor { day, id, before }),
+    let from = page.lines.len() - keys.len();
+    page.next = match keys.last() {
+        Some(&(day, id)) if more => {
+            let before = if day_goes_on {
+                // The copies of this page's lines with the last record's id, newest first.
+                let mine: Vec<&[u8]> = keys
+                    .iter()
+                    .zip(&page.lines[from..])
+                    .filter(|((d, i), _)| *d == day && *i == id)
+                    .map(|(_, l)| l.as_slice())
+                    .collect();
+                before_in_day(dir, &filter, day, id, &mine)?
+            } else {
+                0
+            };
+            Some(Cursor { day, id, before })
+        }
         // The page was filled from the cursor's day alone and nothing is older.
         _ if more => page.next,
         _ => None,
     };
     Ok(page)
+}
+
+/// How many records of `day` matching `filter` with `id` are stored before the page's
+/// last record, whose copies in the page (those of that day with that id, newest first,
+/// the last record last) are `mine`.
+///
+/// Only lines that can hold the id are parsed ([`Filter::with_id`]), so this costs a
+/// read of the day, not a parse of it. The day is read again newest first: its copies
+/// of the id are those stored after the page was read (appended since, at the newest
+/// end), then `mine`, then the ones before. Where `mine` starts among them tells how
+/// many came before; a copy appended meanwhile is told from `mine` by its bytes, so only
+/// a byte-identical copy appended in that instant could be taken for the page's.
+fn before_in_day(
+    dir: &Path,
+    filter: &Filter,
+    day: NaiveDate,
+    id: Uuid,
+    mine: &[&[u8]],
+) -> Result<u32> {
+    let end = day.succ_opt().and_then(day_start);
+    let q = Query {
+        filter: filter.clone().narrowed(day_start(day), end).with_id(id),
+        limit: None,
+        reverse: true,
+        strict: false,
+        ignore_summaries: false,
+    };
+    let mut copies: Vec<Vec<u8>> = Vec::new();
+    query::run(dir, &q, &mut |line, r| {
+        if r.timestamp.date_naive() == day {
+            copies.push(line.to_vec());
+        }
+        ControlFlow::Continue(())
+    })?;
+    let s = mine.len();
+    let at = (0..=copies.len().saturating_sub(s))
+        .find(|&k| {
+            copies[k..]
+                .iter()
+                .zip(mine)
+                .all(|(c, m)| c.as_slice() == *m)
+        })
+        .unwrap_or(0);
+    Ok(u32::try_from(copies.len().saturating_sub(at + s)).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -326,6 +503,61 @@ mod tests {
             "c2.20261124.01937c3e000070008000000000000010.0.0",
         ] {
             assert_eq!(Cursor::decode(text), None, "{text}");
+        }
+    }
+
+    /// A copy of the last record's id appended between the page's read and the count of
+    /// earlier copies is told apart by its bytes: the count is of copies before it.
+    #[test]
+    fn a_copy_appended_meanwhile_does_not_shift_the_count() {
+        let t = tempfile::tempdir().unwrap();
+        let line = |id: u32, k: u32| {
+            format!(
+                "{{\"id\":\"01937C3E-0000-7000-8000-{id:012}\",\"timestamp\":\"2026-11-24T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\",\"details\":{{\"k\":{k}}}}}\n"
+            )
+        };
+        // Stored order: a copy, another record, the page's copy, and one appended since.
+        let text = [line(7, 1), line(9, 2), line(7, 3), line(7, 4)].concat();
+        std::fs::write(t.path().join("activity-2026-11-24.json"), text).unwrap();
+        let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let id = Uuid::try_parse("01937c3e-0000-7000-8000-000000000007").unwrap();
+        let mine = line(7, 3);
+        let mine = mine.trim_end().as_bytes();
+        assert_eq!(
+            before_in_day(t.path(), &filter, day, id, &[mine]).unwrap(),
+            1
+        );
+        // Upper-case hex in the stored id is the same id.
+        let last = line(7, 4);
+        assert_eq!(
+            before_in_day(t.path(), &filter, day, id, &[last.trim_end().as_bytes()]).unwrap(),
+            2
+        );
+    }
+
+    /// Byte-identical copies of one line (a retry stored twice, whole) are paged through
+    /// one by one, newest first, for every page size.
+    #[test]
+    fn identical_copies_of_a_line_are_each_returned_once() {
+        let t = tempfile::tempdir().unwrap();
+        let same = "{\"id\":\"01937c3e-0000-7000-8000-000000000007\",\"timestamp\":\"2026-11-24T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\"}\n";
+        let other = "{\"id\":\"01937c3e-0000-7000-8000-000000000009\",\"timestamp\":\"2026-11-24T10:00:00.000Z\",\"username\":\"u\",\"action\":\"a\"}\n";
+        let text = [same, other, same, same, other, same].concat();
+        std::fs::write(t.path().join("activity-2026-11-24.json"), text).unwrap();
+        let filter = Filter::new(&FilterSpec::default(), Utc::now()).unwrap();
+        for limit in 1..=7 {
+            let mut got = Vec::new();
+            let mut cursor = None;
+            loop {
+                let p = page(t.path(), &filter, false, limit, cursor).unwrap();
+                got.extend(ids(&p));
+                cursor = p.next;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(got, [7, 9, 7, 7, 9, 7], "limit {limit}");
         }
     }
 

@@ -7,3 +7,4 @@
 pub mod once;
 pub mod probe;
 pub mod serve;
+pub mod ui;

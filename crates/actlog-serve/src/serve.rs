@@ -56,6 +56,8 @@ pub struct ServeOptions {
     /// How many recent ids are remembered so that a retried record is not written twice
     /// ([`crate::once`]); 0 turns the check off.
     pub dedupe_window: usize,
+    /// Whether `GET /ui` serves the browser page ([`crate::ui`]).
+    pub ui: bool,
 }
 
 /// What every handler shares.
@@ -196,7 +198,7 @@ pub fn run(store: &Store, options: &ServeOptions, ready: impl FnOnce(SocketAddr)
         // right after start is a clean shutdown, never the default kill.
         let shutdown = shutdown_signal();
         ready(bound);
-        let app = router(state.clone(), options.request_timeout);
+        let app = router(state.clone(), options.request_timeout, options.ui);
         serve_connections(listener, app, options, &state, shutdown).await;
         Ok(())
     });
@@ -510,9 +512,10 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn router(state: Shared, timeout: Duration) -> Router {
+fn router(state: Shared, timeout: Duration, ui: bool) -> Router {
     let api = Router::new()
         .route("/v1/activity", post(post_activity).get(get_activity))
+        .route("/v1/activity/histogram", get(get_histogram))
         .route("/v1/stats", get(get_stats))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -521,14 +524,20 @@ fn router(state: Shared, timeout: Duration) -> Router {
         // A stream lasts as long as its client wants: no timeout.
         .route("/v1/activity/stream", get(get_stream))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(api)
-        .fallback(not_found)
+        .merge(api);
+    if ui {
+        app = app.merge(crate::ui::routes());
+    }
+    app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Whatever answers an error without a body (a timeout, a rejection) gets one.
         .layer(middleware::map_response(json_error_body))
+        // Every answer, the page's and the API's: nothing may be sniffed into another
+        // type, framed, or load anything from elsewhere.
+        .layer(middleware::map_response(crate::ui::security_headers))
         // The body limit is enforced (with a JSON answer) by `post_activity` itself.
         .layer(DefaultBodyLimit::disable())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -876,9 +885,23 @@ struct Params {
     limit: Option<String>,
     cursor: Option<String>,
     order: Option<String>,
+    /// `buckets` of the histogram (taken only where `limit` is not).
+    buckets: Option<String>,
 }
 
-fn params(raw: Option<&str>, paged: bool) -> std::result::Result<Params, ApiError> {
+/// Which route's query string [`params`] reads: each takes the filters, and its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `GET /v1/activity`: `limit`, `cursor`, `order`.
+    Page,
+    /// `GET /v1/activity/stream`.
+    Stream,
+    /// `GET /v1/activity/histogram`: `buckets`.
+    Histogram,
+}
+
+fn params(raw: Option<&str>, route: Route) -> std::result::Result<Params, ApiError> {
+    let paged = route == Route::Page;
     let mut p = Params::default();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         let value = value.into_owned();
@@ -893,6 +916,7 @@ fn params(raw: Option<&str>, paged: bool) -> std::result::Result<Params, ApiErro
             "limit" if paged => p.limit = Some(value),
             "cursor" if paged => p.cursor = Some(value),
             "order" if paged => p.order = Some(value),
+            "buckets" if route == Route::Histogram => p.buckets = Some(value),
             other => {
                 return Err(bad_param(
                     other,
@@ -936,7 +960,7 @@ async fn get_activity(State(state): State<Shared>, RawQuery(raw): RawQuery) -> R
 }
 
 async fn query_page(state: Shared, raw: Option<&str>) -> std::result::Result<Response, ApiError> {
-    let p = params(raw, true)?;
+    let p = params(raw, Route::Page)?;
     let filter = filter(&state, &p.spec)?;
     let limit = match &p.limit {
         None => DEFAULT_PAGE,
@@ -993,6 +1017,68 @@ async fn query_page(state: Shared, raw: Option<&str>) -> std::result::Result<Res
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// `GET /v1/activity/histogram`: matching records per time bucket.
+async fn get_histogram(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    match histogram_answer(state, raw.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Buckets of a histogram unless `buckets` says otherwise.
+pub const DEFAULT_BUCKETS: usize = 60;
+
+async fn histogram_answer(
+    state: Shared,
+    raw: Option<&str>,
+) -> std::result::Result<Response, ApiError> {
+    use actlog_read::histogram::{self, MAX_BUCKETS};
+    let p = params(raw, Route::Histogram)?;
+    let filter = filter(&state, &p.spec)?;
+    let buckets = match &p.buckets {
+        None => DEFAULT_BUCKETS,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_BUCKETS).contains(n))
+            .ok_or_else(|| {
+                bad_param(
+                    "buckets",
+                    format!("buckets {text:?}: expected 1 to {MAX_BUCKETS}"),
+                )
+            })?,
+    };
+    let dir = state.dir.clone();
+    let now = state.clock.now();
+    let h = tokio::task::spawn_blocking(move || {
+        let (since, until) = histogram::range(&dir, &filter, now)?;
+        histogram::histogram(&dir, &filter, since, until, buckets)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the histogram failed"))?
+    .map_err(|e| store_error(&e, false))?;
+    let buckets: Vec<Value> = h
+        .buckets
+        .iter()
+        .map(|b| {
+            json!({
+                "start": format_timestamp(b.start),
+                "end": format_timestamp(b.end),
+                "count": b.count,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "since": format_timestamp(h.since),
+        "until": format_timestamp(h.until),
+        "bucket_ms": h.bucket_ms,
+        "total": h.total(),
+        "damaged": h.damaged,
+        "buckets": buckets,
+    }))
+    .into_response())
+}
+
 /// The header a reconnecting event-stream client sends with the `id` of the last event
 /// it received.
 const LAST_EVENT_ID: &str = "last-event-id";
@@ -1030,7 +1116,7 @@ async fn get_stream(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let p = match params(raw.as_deref(), false) {
+    let p = match params(raw.as_deref(), Route::Stream) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
