@@ -995,7 +995,8 @@ impl Filter {
     /// Whether the filter's conditions, besides a time window, are all `--where` on
     /// paths inside `details`.
     pub fn is_details_where_only(&self) -> bool {
-        !self.wheres.is_empty()
+        self.id.is_none()
+            && !self.wheres.is_empty()
             && self.users.is_empty()
             && self.actions.is_none()
             && self.ips.is_empty()
