@@ -73,7 +73,9 @@ fn the_web_page_passes_its_browser_suite() {
         return;
     }
     if !Path::new("/usr/bin/chromium").exists() {
-        eprintln!("skipping: /usr/bin/chromium is not installed (.ci/run installs Debian's chromium)");
+        eprintln!(
+            "skipping: /usr/bin/chromium is not installed (.ci/run installs Debian's chromium)"
+        );
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
