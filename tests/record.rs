@@ -253,7 +253,10 @@ fn spelling() -> impl Strategy<Value = (i64, i32, String)> {
                 ),
                 // Plain decimal: the point moved k places.
                 _ => {
-                    let shifted = if k >= 0 {
+                    // Zero is spelt `0` whatever k: `00` is not a JSON number.
+                    let shifted = if m == 0 {
+                        "0".to_owned()
+                    } else if k >= 0 {
                         format!("{digits}{}", "0".repeat(k as usize))
                     } else {
                         let k = (-k) as usize;
