@@ -1042,6 +1042,28 @@ mod tests {
         Decimal::parse(s).unwrap_or_else(|| panic!("{s} is a number"))
     }
 
+    /// Which filters a member's summary may answer, or let a reader walk to `details`
+    /// alone: never one that also asks for an id, which neither reads.
+    #[test]
+    fn only_filters_of_details_alone_take_the_details_walk() {
+        let spec = |wheres: &[&str], users: &[&str]| FilterSpec {
+            wheres: wheres.iter().map(|w| (*w).to_owned()).collect(),
+            users: users.iter().map(|u| (*u).to_owned()).collect(),
+            ..FilterSpec::default()
+        };
+        let f = |s: FilterSpec| Filter::new(&s, Utc::now()).unwrap();
+        assert!(f(spec(&["details.n>4"], &[])).is_details_where_only());
+        assert!(f(spec(&["details.n>4", "details.s=x"], &[])).is_details_where_only());
+        assert!(!f(spec(&[], &[])).is_details_where_only());
+        assert!(!f(spec(&["username=a"], &[])).is_details_where_only());
+        assert!(!f(spec(&["details.n>4"], &["alice"])).is_details_where_only());
+        let id = uuid::Uuid::from_u128(7);
+        let with_id = f(spec(&["details.n>4"], &[])).with_id(id);
+        assert!(!with_id.is_details_where_only());
+        assert!(!f(spec(&[], &[])).with_id(id).is_window_only());
+        assert!(f(spec(&[], &[])).is_window_only());
+    }
+
     #[test]
     fn decimals_compare_exactly_past_f64_precision() {
         let ascending = [
